@@ -1,0 +1,221 @@
+"""The interaction-log contract, version 1, as data.
+
+One place says which entities a drop may hold, which fields each record has, which are required, and where each
+field may be found in the record shapes the contract accepts (the public Moltbook API's nested objects and the flat
+columns of the public archives). The ingest builds its SQL from this table, the raw tables' DDL comes from it, and
+`docs/contract.md` describes it in prose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Logical types of contract fields and the DuckDB type each lands as.
+#   id    ids are strings; numbers are read as their decimal text
+#   text  free text
+#   int   integer (an integral number, or a string of one)
+#   float real number
+#   bool  true/false (or the strings true/false/1/0)
+#   ts    ISO-8601 with offset or Z (naive means UTC), or epoch seconds
+DUCKDB_TYPES = {
+    "id": "VARCHAR",
+    "text": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "ts": "TIMESTAMPTZ",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of a contract record.
+
+    `sources` lists where the value may be found, in order of preference; each source is a path of keys into the
+    record (`("author", "id")` is the `id` of a nested `author` object, `("agent_id",)` a flat column).
+    """
+
+    name: str
+    kind: str
+    sources: tuple[tuple[str, ...], ...]
+    required: bool = False
+    # Values that are present but outside the allowed set or range are invalid rather than ill-typed.
+    allowed: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def duckdb_type(self) -> str:
+        return DUCKDB_TYPES[self.kind]
+
+
+def _f(name, kind, *sources, required=False, allowed=None, minimum=None, maximum=None) -> Field:
+    paths = tuple(tuple(s.split(".")) for s in (sources or (name,)))
+    return Field(name, kind, paths, required, allowed, minimum, maximum)
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    fields: tuple[Field, ...]
+    # The columns that identify a record: the same key twice is one record.
+    key: tuple[str, ...]
+    # At least one of these must be present (e.g. a post's author by id or by name).
+    required_any: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw_{self.name}"
+
+
+# Every record also lands with these, which say where and when it was observed.
+OBSERVED_FIELDS = (
+    _f("fetched_at", "ts"),
+    _f("dump_date", "ts"),
+)
+
+AGENTS = Entity(
+    "agents",
+    (
+        _f("id", "id", required=True),
+        _f("name", "text", required=True),
+        _f("description", "text"),
+        _f("karma", "int"),
+        _f("created_at", "ts", required=True),
+        _f("is_claimed", "bool", "is_claimed", "claimed"),
+        _f("follower_count", "int"),
+        _f("following_count", "int"),
+        _f("avatar_url", "text"),
+        _f("owner_x_handle", "text", "owner_x_handle", "x_handle", "owner.x_handle"),
+        _f("first_seen_at", "ts"),
+        _f("last_seen_at", "ts"),
+        *OBSERVED_FIELDS,
+    ),
+    key=("id",),
+)
+
+SUBMOLTS = Entity(
+    "submolts",
+    (
+        _f("name", "text", required=True),
+        _f("id", "id"),
+        _f("display_name", "text"),
+        _f("description", "text"),
+        _f("subscriber_count", "int"),
+        _f("post_count", "int"),
+        _f("created_at", "ts"),
+        _f("owner", "text", "owner", "owner_name", "created_by.name"),
+        _f("owner_id", "id", "owner_id", "created_by.id"),
+        *OBSERVED_FIELDS,
+    ),
+    key=("name",),
+)
+
+POSTS = Entity(
+    "posts",
+    (
+        _f("id", "id", required=True),
+        _f("title", "text"),
+        _f("content", "text"),
+        _f("url", "text"),
+        # The API nests the submolt as an object; the archives carry its name as a string.
+        _f("submolt", "text", "submolt.name", "submolt", "submolt_name", required=True),
+        _f("submolt_id", "id", "submolt.id", "submolt_id"),
+        _f("author_id", "id", "author.id", "author_id", "agent_id"),
+        _f("author_name", "text", "author.name", "author_name", "agent_name", "author"),
+        _f("upvotes", "int"),
+        _f("downvotes", "int"),
+        _f("score", "int"),
+        _f("comment_count", "int"),
+        _f("is_pinned", "bool"),
+        _f("created_at", "ts", required=True),
+        *OBSERVED_FIELDS,
+    ),
+    key=("id",),
+    required_any=(("author_id", "author_name"),),
+)
+
+COMMENTS = Entity(
+    "comments",
+    (
+        _f("id", "id", required=True),
+        _f("post_id", "id", "post_id", "post.id", required=True),
+        _f("parent_id", "id"),
+        _f("author_id", "id", "author.id", "author_id", "agent_id"),
+        # The SDK returns `author` as the author's name string; the raw API returns an object.
+        _f("author_name", "text", "author.name", "author", "author_name", "agent_name"),
+        _f("content", "text"),
+        _f("score", "int"),
+        _f("upvotes", "int"),
+        _f("downvotes", "int"),
+        _f("depth", "int", minimum=0),
+        _f("created_at", "ts", required=True),
+        _f("is_deleted", "bool"),
+        *OBSERVED_FIELDS,
+    ),
+    key=("id",),
+    required_any=(("author_id", "author_name"),),
+)
+
+VOTES = Entity(
+    "votes",
+    (
+        _f("voter_id", "id", "voter_id", "voter.id", "agent_id", required=True),
+        _f("target_type", "text", required=True, allowed=("post", "comment")),
+        _f("target_id", "id", required=True),
+        _f("value", "int", required=True, allowed=(1, -1)),
+        _f("created_at", "ts"),
+        *OBSERVED_FIELDS,
+    ),
+    key=("voter_id", "target_type", "target_id"),
+)
+
+TASKS = Entity(
+    "tasks",
+    (
+        _f("id", "id", required=True),
+        _f("post_id", "id", required=True),
+        _f("requester_id", "id"),
+        _f("created_at", "ts"),
+        _f("category", "text"),
+        _f("resolved", "bool"),
+        _f("resolved_at", "ts"),
+        _f("quality", "float", minimum=0.0, maximum=1.0),
+        *OBSERVED_FIELDS,
+    ),
+    key=("id",),
+)
+
+# Ingest order matters only for the report: staging resolves references whatever the order.
+ENTITIES: tuple[Entity, ...] = (AGENTS, SUBMOLTS, POSTS, COMMENTS, VOTES, TASKS)
+ENTITY_BY_NAME = {e.name: e for e in ENTITIES}
+
+# Columns every raw table carries besides the contract fields: provenance of each row.
+PROVENANCE_COLUMNS = (
+    ("_drop_seq", "INTEGER"),  # the ingest sequence number of the drop (later drops are larger)
+    ("_file", "VARCHAR"),  # the file, as given on the command line joined with its path in the drop
+    ("_line", "BIGINT"),  # 1-based line (JSONL, CSV), element (JSON array) or row (Parquet)
+    ("_observed_at", "TIMESTAMPTZ"),  # fetched_at or dump_date: when the record was observed
+)
+
+# Quarantine reasons, one per kind of bad input the contract names (and a few it implies).
+REASONS = {
+    "not_utf8": "bytes that are not UTF-8",
+    "not_json": "a line (or element) that is not a JSON object",
+    "csv_malformed": "a CSV row that cannot be split into the header's columns",
+    "missing_field": "a required field is missing or null",
+    "bad_timestamp": "a timestamp that cannot be parsed",
+    "wrong_type": "a value of the wrong type",
+    "invalid_value": "a value outside the allowed set or range",
+    "unknown_post": "a comment (or task) whose post is unknown",
+    "unknown_author": "a comment or post whose author name matches no agent",
+}
+
+
+def raw_table_ddl(entity: Entity) -> str:
+    columns = [f'"{f.name}" {f.duckdb_type}' for f in entity.fields]
+    columns += [f"{name} {typ}" for name, typ in PROVENANCE_COLUMNS]
+    return f"CREATE TABLE IF NOT EXISTS {entity.raw_table} (\n    " + ",\n    ".join(columns) + "\n)"

@@ -1,0 +1,139 @@
+"""The DuckDB database: connections, the raw schema, and the SQL files under `sql/`."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import duckdb
+
+from ._contract import ENTITIES, raw_table_ddl
+
+DEFAULT_DB = Path("data") / "observatory.duckdb"
+DB_ENV_VAR = "OBSERVATORY_DB"
+
+
+def default_db_path() -> Path:
+    """The embedded database file: `$OBSERVATORY_DB`, else `data/observatory.duckdb` under the working directory."""
+    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
+
+
+def sql_dir() -> Path:
+    """The `sql/` folder: beside the package in a source checkout, inside it in an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "sql", here / "sql"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("the sql/ folder is missing from this installation")
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False, memory_limit: str | None = None):
+    """Open (creating if needed) the observatory database with the session settings every step relies on.
+
+    Timestamps are compared and printed in UTC: the contract reads naive timestamps as UTC.
+    """
+    path = Path(path) if path is not None else default_db_path()
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    configure(con)
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
+    return con
+
+
+def configure(con):
+    """Session settings every step relies on, for connections opened elsewhere (e.g. by Dagster's resource)."""
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _checked_size(size: str) -> str:
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGT]i?B\s*", size, flags=re.I):
+        raise ValueError(f"not a memory size: {size!r} (expected e.g. '4GB')")
+    return size.strip()
+
+
+INGEST_TABLES_DDL = (
+    """CREATE TABLE IF NOT EXISTS ingest_drops (
+        drop_seq INTEGER PRIMARY KEY,
+        drop_path VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        files INTEGER,
+        rows_read BIGINT,
+        rows_loaded BIGINT,
+        rows_quarantined BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS ingest_log (
+        drop_seq INTEGER NOT NULL,
+        file VARCHAR NOT NULL,
+        entity VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        content_sha256 VARCHAR NOT NULL,
+        bytes BIGINT NOT NULL,
+        rows_read BIGINT NOT NULL,
+        rows_loaded BIGINT NOT NULL,
+        rows_quarantined BIGINT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS quarantine_rows (
+        drop_seq INTEGER NOT NULL,
+        file VARCHAR NOT NULL,
+        line BIGINT,
+        entity VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        field VARCHAR,
+        detail VARCHAR,
+        raw VARCHAR,
+        raw_bytes BLOB
+    )""",
+)
+
+
+def ensure_schema(con) -> None:
+    """Create the raw tables, the ingest bookkeeping and the staging views if they are not there yet."""
+    for entity in ENTITIES:
+        con.execute(raw_table_ddl(entity))
+    for ddl in INGEST_TABLES_DDL:
+        con.execute(ddl)
+    create_views(con, "staging")
+
+
+def _view_name(path: Path) -> str:
+    return re.sub(r"^(stg_|mart_)", "", path.stem)
+
+
+def create_views(con, folder: str) -> list[str]:
+    """Create or replace one view per `sql/<folder>/*.sql` file, named after the file (without `stg_`).
+
+    Each file is a single SELECT (CTEs ending in `select * from final`), as dbt models are. A view may read views
+    defined by other files of the folder: files whose dependencies do not exist yet are retried after the others.
+    """
+    pending = {_view_name(p): p.read_text() for p in sorted((sql_dir() / folder).glob("*.sql"))}
+    created: list[str] = []
+    while pending:
+        errors = {}
+        before = len(pending)
+        for name, text in list(pending.items()):
+            try:
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{text}")
+            except duckdb.CatalogException as exc:
+                errors[name] = exc
+                continue
+            created.append(name)
+            del pending[name]
+        if len(pending) == before:
+            name, exc = next(iter(errors.items()))
+            raise RuntimeError(f"sql/{folder}/{name}: {exc}") from exc
+    return created
+
+
+def run_sql_file(con, relative: str, params: dict | list | None = None):
+    """Run one SQL file under `sql/` (a script of statements separated by `;`)."""
+    text = (sql_dir() / relative).read_text()
+    if params:
+        return con.execute(text, params)
+    return con.execute(text)

@@ -1,0 +1,35 @@
+-- Every task annotation, deduplicated, requester defaulted to the post's author, post reference checked.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id
+            order by _observed_at desc nulls last, _drop_seq desc, _file desc, _line desc
+        ) as _copy_rank
+    from raw_tasks
+),
+
+latest as (
+    select * from ranked where _copy_rank = 1
+),
+
+final as (
+    select
+        latest.id,
+        latest.post_id,
+        coalesce(latest.requester_id, posts.author_id) as requester_id,
+        coalesce(latest.created_at, posts.created_at) as created_at,
+        latest.category,
+        latest.resolved,
+        latest.resolved_at,
+        latest.quality,
+        latest._observed_at as observed_at,
+        latest._drop_seq as drop_seq,
+        latest._file as source_file,
+        latest._line as source_line,
+        case when posts.id is null then 'unknown_post' end as reference_problem
+    from latest
+    left join posts on posts.id = latest.post_id
+)
+
+select * from final

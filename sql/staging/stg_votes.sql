@@ -1,0 +1,27 @@
+-- Votes: one row per (voter, target), the copy observed last.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by voter_id, target_type, target_id
+            order by _observed_at desc nulls last, _drop_seq desc, _file desc, _line desc
+        ) as _copy_rank
+    from raw_votes
+),
+
+final as (
+    select
+        voter_id,
+        target_type,
+        target_id,
+        value,
+        created_at,
+        _observed_at as observed_at,
+        _drop_seq as drop_seq,
+        _file as source_file,
+        _line as source_line
+    from ranked
+    where _copy_rank = 1
+)
+
+select * from final
