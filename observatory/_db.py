@@ -131,6 +131,13 @@ def create_views(con, folder: str) -> list[str]:
     return created
 
 
+def build_table(con, name: str, folder: str = "marts") -> int:
+    """(Re)build the table `name` from `sql/<folder>/<name>.sql` in one statement; returns its row count."""
+    text = (sql_dir() / folder / f"{name}.sql").read_text()
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS\n{text}")
+    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
+
 def run_sql_file(con, relative: str, params: dict | list | None = None):
     """Run one SQL file under `sql/` (a script of statements separated by `;`)."""
     text = (sql_dir() / relative).read_text()

@@ -1,0 +1,25 @@
+"""The report: findings.json and the self-contained HTML report, the last step of the main job."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from observatory import _db
+from observatory.report import write_report
+from pipelines.defs.population.assets import AGENT_ACTIVITY
+from pipelines.defs.resources import reports_dir
+
+
+@dg.asset(key=["report", "findings"], group_name="report", kinds={"html", "json"}, deps=[AGENT_ACTIVITY])
+def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Write findings.json and index.html for every analysis that has run."""
+    out = reports_dir()
+    with duckdb.get_connection() as con:
+        _db.configure(con)
+        html = write_report(con, out, parameters={"run_id": context.run_id})
+    context.log.info(f"report written to {html.resolve()}")
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.path(str(html.resolve())),
+            "findings": dg.MetadataValue.path(str((out / "findings.json").resolve())),
+        }
+    )

@@ -1,0 +1,29 @@
+"""Resources, once: the embedded DuckDB database and the landing folder that drops arrive in."""
+
+import os
+from pathlib import Path
+
+from dagster_duckdb import DuckDBResource
+
+from observatory._db import DB_ENV_VAR, default_db_path
+
+LANDING_ENV_VAR = "OBSERVATORY_LANDING"
+REPORTS_ENV_VAR = "OBSERVATORY_REPORTS"
+
+
+def landing_dir() -> Path:
+    """Where drops arrive, one folder per drop: `$OBSERVATORY_LANDING`, else `data/landing`."""
+    return Path(os.environ.get(LANDING_ENV_VAR) or Path("data") / "landing")
+
+
+def reports_dir() -> Path:
+    """Where the report and findings.json are written: `$OBSERVATORY_REPORTS`, else `data/report`."""
+    return Path(os.environ.get(REPORTS_ENV_VAR) or Path("data") / "report")
+
+
+def resources() -> dict:
+    # The path comes from $OBSERVATORY_DB when set (the same variable the `observatory` CLI reads), else the
+    # project-local default, so the CLI, the UI and the scheduled runs all see one database.
+    database = Path(os.environ.get(DB_ENV_VAR) or default_db_path()).resolve()
+    database.parent.mkdir(parents=True, exist_ok=True)
+    return {"duckdb": DuckDBResource(database=str(database))}
