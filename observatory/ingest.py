@@ -306,23 +306,22 @@ def _typed_null(f: Field) -> str:
     return f"CAST(NULL AS {f.duckdb_type})"
 
 
-def _json_source(kind: str, v: str) -> tuple[str, str, str]:
-    """(value, present, text) SQL for a JSON value `v` extracted from a record."""
-    jt = f"json_type({v})"
-    s = f"({v} ->> '$')"
+def _json_source(kind: str, t: str, s: str) -> tuple[str, str, str]:
+    """(value, present, text) SQL for a JSON value given its JSON type `t` and its text `s` (strings unquoted)."""
     value = (
-        f"CASE {jt} "
+        f"CASE {t} "
         f"WHEN 'VARCHAR' THEN {_convert(kind, 'string', s)} "
-        f"WHEN 'BIGINT' THEN {_convert(kind, 'integer', f'TRY_CAST({v} AS HUGEINT)')} "
-        f"WHEN 'UBIGINT' THEN {_convert(kind, 'integer', f'TRY_CAST({v} AS HUGEINT)')} "
-        f"WHEN 'HUGEINT' THEN {_convert(kind, 'integer', f'TRY_CAST({v} AS HUGEINT)')} "
-        f"WHEN 'DOUBLE' THEN {_convert(kind, 'double', f'TRY_CAST({v} AS DOUBLE)')} "
-        f"WHEN 'BOOLEAN' THEN {_convert(kind, 'boolean', f'TRY_CAST({v} AS BOOLEAN)')} "
+        f"WHEN 'BIGINT' THEN {_convert(kind, 'integer', f'TRY_CAST({s} AS HUGEINT)')} "
+        f"WHEN 'UBIGINT' THEN {_convert(kind, 'integer', f'TRY_CAST({s} AS HUGEINT)')} "
+        f"WHEN 'HUGEINT' THEN {_convert(kind, 'integer', f'TRY_CAST({s} AS HUGEINT)')} "
+        f"WHEN 'DOUBLE' THEN {_convert(kind, 'double', f'TRY_CAST({s} AS DOUBLE)')} "
+        f"WHEN 'BOOLEAN' THEN {_convert(kind, 'boolean', f'TRY_CAST({s} AS BOOLEAN)')} "
         f"END"
     )
     # Absent, JSON null and empty/blank strings all count as "not given".
-    present = f"({v} IS NOT NULL AND {jt} <> 'NULL' AND ({jt} <> 'VARCHAR' OR trim({s}) <> ''))"
-    return value, present, f"CAST({v} AS VARCHAR)"
+    present = f"({t} IS NOT NULL AND {t} <> 'NULL' AND ({t} <> 'VARCHAR' OR trim({s}) <> ''))"
+    text = f"CASE WHEN {t} = 'VARCHAR' THEN to_json({s}) ELSE {s} END"
+    return value, present, f"CAST({text} AS VARCHAR)"
 
 
 _CATEGORY_BY_TYPE = (
@@ -391,25 +390,30 @@ def _struct_child_type(struct_type: str, child: str) -> str | None:
     return None
 
 
-def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]], from_sql: str, raw_sql: str) -> str:
-    """SQL selecting `_line`, `_raw`, every contract field typed, and `_reason`/`_field`/`_detail` for bad rows."""
-    inner = ["_line", f"{raw_sql} AS _raw"]
+@dataclass
+class _TypedSQL:
+    """The SQL that types a source: `typed` selects `_line`, every field and `_problem` (the index of the first
+    failed check, NULL for a good row); `quarantine` selects what `quarantine_rows` needs for the bad rows of a
+    `_typed` table joined back to the source (only bad rows pay for their detail and raw text)."""
+
+    typed: str
+    quarantine: str
+
+
+def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]], from_sql: str, raw_sql: str) -> _TypedSQL:
+    inner = ["_line"]
+    texts: dict[str, str] = {}
     for f in entity.fields:
         candidates = sources.get(f.name, [])
         if not candidates:
-            inner += [f'{_typed_null(f)} AS "{f.name}"', f'false AS "{f.name}__present"', f'NULL AS "{f.name}__text"']
+            inner += [f'{_typed_null(f)} AS "{f.name}"', f'false AS "{f.name}__present"']
+            texts[f.name] = "NULL"
             continue
         values = ", ".join(c[0] for c in candidates)
         value = values if len(candidates) == 1 else f"COALESCE({values})"
         present = " OR ".join(c[1] for c in candidates)
-        text = "COALESCE(" + ", ".join(f"CASE WHEN {c[1]} THEN {c[2]} END" for c in candidates) + ")"
-        if len(candidates) == 1:
-            text = f"CASE WHEN {candidates[0][1]} THEN {candidates[0][2]} END"
-        inner += [
-            f'CAST({value} AS {f.duckdb_type}) AS "{f.name}"',
-            f'({present}) AS "{f.name}__present"',
-            f'left({text}, 200) AS "{f.name}__text"',
-        ]
+        inner += [f'CAST({value} AS {f.duckdb_type}) AS "{f.name}"', f'({present}) AS "{f.name}__present"']
+        texts[f.name] = "left(COALESCE(" + ", ".join(f"CASE WHEN {c[1]} THEN {c[2]} END" for c in candidates) + ", ''), 200)"
 
     checks: list[tuple[str, str, str, str]] = []  # (condition, reason, field, detail)
     for f in entity.fields:
@@ -417,7 +421,7 @@ def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]]
         if f.required:
             checks.append((f'NOT "{f.name}__present"', "missing_field", f.name, "NULL"))
         bad = "bad_timestamp" if f.kind == "ts" else "wrong_type"
-        checks.append((f'"{f.name}__present" AND {q} IS NULL', bad, f.name, f'"{f.name}__text"'))
+        checks.append((f'"{f.name}__present" AND {q} IS NULL', bad, f.name, texts[f.name]))
     for group in entity.required_any:
         cond = " AND ".join(f'"{g}" IS NULL' for g in group)
         checks.append((cond, "missing_field", " or ".join(group), "NULL"))
@@ -425,22 +429,27 @@ def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]]
         q = f'"{f.name}"'
         if f.allowed is not None:
             allowed = ", ".join(repr(a) for a in f.allowed)
-            checks.append((f"{q} IS NOT NULL AND {q} NOT IN ({allowed})", "invalid_value", f.name, f'"{f.name}__text"'))
+            checks.append((f"{q} IS NOT NULL AND {q} NOT IN ({allowed})", "invalid_value", f.name, texts[f.name]))
         if f.minimum is not None:
-            checks.append((f"{q} < {f.minimum!r}", "invalid_value", f.name, f'"{f.name}__text"'))
+            checks.append((f"{q} < {f.minimum!r}", "invalid_value", f.name, texts[f.name]))
         if f.maximum is not None:
-            checks.append((f"{q} > {f.maximum!r}", "invalid_value", f.name, f'"{f.name}__text"'))
+            checks.append((f"{q} > {f.maximum!r}", "invalid_value", f.name, texts[f.name]))
 
-    def case(i: int) -> str:
-        return "CASE " + " ".join(f"WHEN {c[0]} THEN {c[i]}" for c in checks) + " END"
-
-    reason = "CASE " + " ".join(f"WHEN {c[0]} THEN '{c[1]}'" for c in checks) + " END"
-    field_name = "CASE " + " ".join(f"WHEN {c[0]} THEN '{c[2]}'" for c in checks) + " END"
+    problem = "CASE " + " ".join(f"WHEN {c[0]} THEN {i}" for i, c in enumerate(checks, start=1)) + " END"
     columns = ", ".join(f'"{f.name}"' for f in entity.fields)
-    return (
-        f"SELECT _line, _raw, {columns}, {reason} AS _reason, {field_name} AS _field, {case(3)} AS _detail\n"
+    typed = (
+        f"SELECT _line, {columns}, {problem} AS _problem\n"
         f"FROM (SELECT {', '.join(inner)} FROM {from_sql}) AS _typed_inner"
     )
+    reasons = "[" + ", ".join(f"'{c[1]}'" for c in checks) + "]"
+    fields = "[" + ", ".join(f"'{c[2]}'" for c in checks) + "]"
+    detail = "CASE _typed._problem " + " ".join(f"WHEN {i} THEN {c[3]}" for i, c in enumerate(checks, start=1)) + " END"
+    quarantine = (
+        f"SELECT _typed._line AS _line, {reasons}[_typed._problem] AS _reason, {fields}[_typed._problem] AS _field, "
+        f"{detail} AS _detail, {raw_sql} AS _raw\n"
+        f"FROM _typed JOIN {from_sql} ON _src._line = _typed._line WHERE _typed._problem IS NOT NULL"
+    )
+    return _TypedSQL(typed, quarantine)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -454,20 +463,25 @@ class _FileLoader:
         self.report = FileReport(label, file.entity.name, file.format, "", 0)
 
     # Shared by every format: land the good rows, quarantine the bad ones, count both.
-    def _land(self, typed_sql: str, params: list) -> None:
+    def _land(self, sql: _TypedSQL, params: list) -> None:
         e = self.entity
         columns = ", ".join(f'"{f.name}"' for f in e.fields)
         observed = "COALESCE(fetched_at, dump_date)"
+        # Typed once, then split: good rows to the raw table, bad rows (with their detail) to quarantine.
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS {sql.typed}", params)
         loaded = self.con.execute(
             f"INSERT INTO {e.raw_table} ({columns}, _drop_seq, _file, _line, _observed_at)\n"
-            f"SELECT {columns}, ?, ?, _line, {observed} FROM ({typed_sql}) WHERE _reason IS NULL",
-            [self.drop_seq, self.label] + params,
+            f"SELECT {columns}, ?, ?, _line, {observed} FROM _typed WHERE _problem IS NULL",
+            [self.drop_seq, self.label],
         ).fetchone()[0]
-        bad = self.con.execute(
-            "INSERT INTO quarantine_rows\n"
-            f"SELECT ?, ?, _line, ?, _reason, _field, _detail, _raw, NULL FROM ({typed_sql}) WHERE _reason IS NOT NULL",
-            [self.drop_seq, self.label, e.name] + params,
-        ).fetchone()[0]
+        bad = self.con.execute("SELECT count(*) FROM _typed WHERE _problem IS NOT NULL").fetchone()[0]
+        if bad:
+            self.con.execute(
+                "INSERT INTO quarantine_rows\n"
+                f"SELECT ?, ?, _line, ?, _reason, _field, _detail, _raw, NULL FROM ({sql.quarantine})",
+                [self.drop_seq, self.label, e.name] + params,
+            )
+        self.con.execute("DROP TABLE _typed")
         self.report.rows_loaded += loaded
         self.report.rows_read += loaded + bad
 
@@ -493,50 +507,47 @@ class _FileLoader:
                 jp = "$." + ".".join(path)
                 if jp not in paths:
                     paths.append(jp)
-                v = f"_src._v[{paths.index(jp) + 1}]"
-                sources.setdefault(f.name, []).append(_json_source(f.kind, v))
+                i = paths.index(jp) + 1
+                sources.setdefault(f.name, []).append(_json_source(f.kind, f"_src._t[{i}]", f"_src._s[{i}]"))
         return paths, sources
 
     def _land_json_objects(self) -> None:
-        """Land `_objects(_line, _text)`: JSON text already known to be an object."""
+        """Land the rows of `_checked(_line, _text, _reason)` whose text is a JSON object (`_reason` NULL)."""
         paths, sources = self._json_paths()
         path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+        # One pass over the text for the types, one for the values, for every path at once.
         self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _src AS "
-            f"SELECT _line, _text, json_extract(_text, {path_list}) AS _v FROM _objects"
+            "CREATE OR REPLACE TEMP TABLE _src AS SELECT _line, _text, "
+            f"json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s "
+            "FROM _checked WHERE _reason IS NULL"
         )
         self._land(_typed_select(self.entity, sources, "_src", "_src._text"), [])
+        self.con.execute("DROP TABLE _src; DROP TABLE _checked")
 
     def _load_jsonl(self) -> None:
-        e = self.entity
         for block in iter_line_blocks(self.file.path):
             self.con.register("_block", block)
             try:
                 self.con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _lines AS "
-                    "SELECT _line, _bytes, try(decode(_bytes)) AS _text FROM _block"
+                    "CREATE OR REPLACE TEMP TABLE _checked AS SELECT _line, _text, "
+                    "CASE WHEN _text IS NULL THEN 'not_utf8' "
+                    "     WHEN NOT json_valid(_text) THEN 'not_json' "
+                    "     WHEN json_type(_text) <> 'OBJECT' THEN 'not_json' END AS _reason "
+                    "FROM (SELECT _line, try(decode(_bytes)) AS _text FROM _block)"
                 )
+                bad = self.con.execute(
+                    "INSERT INTO quarantine_rows SELECT ?, ?, c._line, ?, c._reason, NULL, "
+                    "CASE WHEN c._reason = 'not_utf8' THEN 'line is not valid UTF-8' ELSE 'line is not a JSON object' END, "
+                    "COALESCE(c._text, CAST(b._bytes AS VARCHAR)), CASE WHEN c._text IS NULL THEN b._bytes END "
+                    "FROM _checked c JOIN _block b ON b._line = c._line WHERE c._reason IS NOT NULL",
+                    [self.drop_seq, self.label, self.entity.name],
+                ).fetchone()[0]
             finally:
                 self.con.unregister("_block")
-            self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE _checked AS SELECT _line, _bytes, _text, "
-                "CASE WHEN _text IS NULL THEN 'not_utf8' "
-                "     WHEN NOT json_valid(_text) THEN 'not_json' "
-                "     WHEN json_type(_text) <> 'OBJECT' THEN 'not_json' END AS _reason FROM _lines"
-            )
-            bad = self.con.execute(
-                "INSERT INTO quarantine_rows SELECT ?, ?, _line, ?, _reason, NULL, "
-                "CASE WHEN _reason = 'not_utf8' THEN 'line is not valid UTF-8' ELSE 'line is not a JSON object' END, "
-                "COALESCE(_text, CAST(_bytes AS VARCHAR)), CASE WHEN _text IS NULL THEN _bytes END "
-                "FROM _checked WHERE _reason IS NOT NULL",
-                [self.drop_seq, self.label, e.name],
-            ).fetchone()[0]
             self.report.rows_read += bad
-            self.con.execute("CREATE OR REPLACE TEMP TABLE _objects AS SELECT _line, _text FROM _checked WHERE _reason IS NULL")
             self._land_json_objects()
             if self.progress:
                 self.progress(self.label, self.report.rows_read)
-        self.con.execute("DROP TABLE IF EXISTS _lines; DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _objects; DROP TABLE IF EXISTS _src")
 
     def _load_json(self) -> None:
         opener = gzip.open if self.file.path.name.lower().endswith(".gz") else open
@@ -564,9 +575,8 @@ class _FileLoader:
             [self.drop_seq, self.label, self.entity.name],
         ).fetchone()[0]
         self.report.rows_read += bad
-        self.con.execute("CREATE OR REPLACE TEMP TABLE _objects AS SELECT _line, _text FROM _checked WHERE _reason IS NULL")
         self._land_json_objects()
-        self.con.execute("DROP TABLE _elements; DROP TABLE _checked; DROP TABLE _objects; DROP TABLE _src")
+        self.con.execute("DROP TABLE _elements")
 
     # -- Columnar sources (Parquet, CSV) ----------------------------------------------------------------------
     def _land_columns(self, from_sql: str, params: list) -> None:
@@ -578,15 +588,9 @@ class _FileLoader:
                 found = _column_source(f.kind, column_types, path)
                 if found is not None:
                     sources.setdefault(f.name, []).append(found)
-        typed_sql = _typed_select(self.entity, sources, f"{from_sql} AS _src", "NULL")
-        self._land(typed_sql, params)
-        # Bad rows keep their raw text: the source row as JSON, found again by its line number.
+        # Bad rows keep their raw text: the source row as JSON.
         row = "struct_pack(" + ", ".join(f'"{c}" := _src."{c}"' for c in column_types) + ")"
-        self.con.execute(
-            f"UPDATE quarantine_rows AS q SET raw = CAST(to_json({row}) AS VARCHAR) FROM {from_sql} AS _src "
-            "WHERE q.drop_seq = ? AND q.file = ? AND q.line = _src._line AND q.raw IS NULL",
-            params + [self.drop_seq, self.label],
-        )
+        self._land(_typed_select(self.entity, sources, f"{from_sql} AS _src", f"CAST(to_json({row}) AS VARCHAR)"), params)
 
     def _load_parquet(self) -> None:
         try:
