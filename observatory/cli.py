@@ -129,6 +129,27 @@ def status(db: Optional[Path] = DbOption) -> None:
         con.close()
 
 
+@app.command()
+def sql(
+    query: str = typer.Argument(..., help="A SQL query, e.g. \"SELECT count(*) FROM comments\"."),
+    db: Optional[Path] = DbOption,
+    limit: int = typer.Option(50, "--limit", help="Rows to print (the query itself is not changed)."),
+    csv_output: bool = typer.Option(False, "--csv", help="Print all rows as CSV instead of a table."),
+) -> None:
+    """Run a read-only SQL query against the database and print the result."""
+    con = _db.connect(db, read_only=True)
+    try:
+        frame = con.execute(query).df()
+    finally:
+        con.close()
+    if csv_output:
+        sys.stdout.write(frame.to_csv(index=False))
+        return
+    _print_frame(frame.head(limit))
+    if len(frame) > limit:
+        out.print(f"({len(frame):,} rows, {limit} shown)")
+
+
 def main() -> None:  # pragma: no cover - console script
     app()
 
