@@ -1,0 +1,74 @@
+"""Cascades: items, adoptions, exposures, cascade trees, and the power-law fit of cascade sizes.
+
+The relational work is SQL (`sql/marts/`): `item_mentions` (every use of an item), `adoptions` (first use per agent
+and item), `exposures` (the contract's rule, see docs/contract.md), `cascade_edges` (each adoption's parent is the
+agent whose post or comment exposed it first), `cascade_nodes` (the trees), `cascades` (per-cascade statistics)
+and `items`. :func:`fit_cascade_sizes` fits the size distribution with :class:`observatory.powerlaw.PowerLawFit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import _db
+
+__all__ = ["CascadeConfig", "build_cascades", "cascade_summary"]
+
+TABLES = ("item_mentions", "adoptions", "exposures", "cascade_edges", "cascade_nodes", "cascades", "items")
+
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    """What counts as an item beyond URLs, hashtags and submolt mentions (which are always extracted).
+
+    Parameters
+    ----------
+    extract_code_spans : also treat fenced code spans as items ("skills"), hashed after collapsing whitespace.
+    code_span_min_chars : shortest code span that counts.
+    extract_memes : also treat recurring word n-grams as items ("memes").
+    meme_words : n-gram length in words.
+    meme_min_adopters : distinct agents that must use an n-gram for it to count.
+    meme_max_stopword_share : largest share of stop words in a counted n-gram.
+    """
+
+    extract_code_spans: bool = False
+    code_span_min_chars: int = 20
+    extract_memes: bool = False
+    meme_words: int = 5
+    meme_min_adopters: int = 5
+    meme_max_stopword_share: float = 0.5
+
+
+def build_cascades(con, config: CascadeConfig | None = None) -> dict[str, int]:
+    """(Re)build the cascade tables from the staging views; returns the row count of each."""
+    config = config or CascadeConfig()
+    _db.configure(con)
+    for name, value in (
+        ("extract_code_spans", config.extract_code_spans),
+        ("code_span_min_chars", int(config.code_span_min_chars)),
+        ("extract_memes", config.extract_memes),
+        ("meme_words", int(config.meme_words)),
+        ("meme_min_adopters", int(config.meme_min_adopters)),
+        ("meme_max_stopword_share", float(config.meme_max_stopword_share)),
+    ):
+        con.execute(f"SET VARIABLE {name} = ?", [value])
+    counts = {"item_mentions": _db.build_table(con, "item_mentions")}
+    if config.extract_memes:
+        con.execute(f"INSERT INTO item_mentions {(_db.sql_dir() / 'marts' / 'item_memes.sql').read_text()}")
+        counts["item_mentions"] = con.execute("SELECT count(*) FROM item_mentions").fetchone()[0]
+    for name in TABLES[1:]:
+        counts[name] = _db.build_table(con, name)
+    return counts
+
+
+def cascade_summary(con) -> pd.DataFrame:
+    """Cascade statistics by item kind: how many cascades, their sizes, depth and structural virality."""
+    return con.execute(
+        """
+        SELECT kind, count(*) AS cascades, sum(size) AS adoptions, avg(size) AS mean_size, max(size) AS max_size,
+               avg(depth) AS mean_depth, max(depth) AS max_depth, avg(structural_virality) AS mean_virality
+        FROM cascades GROUP BY kind ORDER BY kind
+        """
+    ).df()
