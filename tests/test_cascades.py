@@ -28,9 +28,8 @@ def comment(cid, post, author, hours, content, parent=None):
     return {"id": cid, "post_id": post, "parent_id": parent, "author": author, "created_at": at(hours), "content": content}
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cascades")
+def build_hand_log(tmp):
+    """Ingest the hand-built log into `tmp/obs.duckdb` and build the cascade tables; returns the database path."""
     drop, db = tmp / "drop", tmp / "obs.duckdb"
     write_jsonl(drop / "agents.jsonl", [{"id": f"a{i}", "name": f"agent{i}", "created_at": at(0)} for i in range(1, 7)])
     write_jsonl(drop / "posts.jsonl", [
@@ -58,6 +57,11 @@ def db(tmp_path_factory):
     build_cascades(con, CascadeConfig())
     con.close()
     return db
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return build_hand_log(tmp_path_factory.mktemp("cascades"))
 
 
 def rows(db, sql):
