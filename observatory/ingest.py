@@ -390,100 +390,118 @@ def _struct_child_type(struct_type: str, child: str) -> str | None:
     return None
 
 
-@dataclass
-class _TypedSQL:
-    """The SQL that types a source: `typed` selects `_line`, every field and `_problem` (the index of the first
-    failed check, NULL for a good row); `quarantine` selects what `quarantine_rows` needs for the bad rows of a
-    `_typed` table joined back to the source (only bad rows pay for their detail and raw text)."""
+def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]], from_sql: str, raw_sql: str) -> str:
+    """One query over a source relation (aliased `_src`, with a `_line` column) that yields `_line`, every contract
+    field typed, `_problem` (index of the first failed check, NULL for a good row), and, for bad rows only,
+    `_reason`, `_field`, `_detail` (the offending value) and `_raw` (the record's text).
 
-    typed: str
-    quarantine: str
-
-
-def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]], from_sql: str, raw_sql: str) -> _TypedSQL:
-    inner = ["_line"]
+    Three levels: values and presence flags; the first failed check; names and texts of the failure. Source columns
+    are carried through (`_src.*`) so that only bad rows pay for rendering their detail and raw text.
+    """
+    level1 = ["_src.*"]
     texts: dict[str, str] = {}
     for f in entity.fields:
         candidates = sources.get(f.name, [])
         if not candidates:
-            inner += [f'{_typed_null(f)} AS "{f.name}"', f'false AS "{f.name}__present"']
+            level1 += [f'{_typed_null(f)} AS "f__{f.name}"', f'false AS "p__{f.name}"']
             texts[f.name] = "NULL"
             continue
         values = ", ".join(c[0] for c in candidates)
         value = values if len(candidates) == 1 else f"COALESCE({values})"
         present = " OR ".join(c[1] for c in candidates)
-        inner += [f'CAST({value} AS {f.duckdb_type}) AS "{f.name}"', f'({present}) AS "{f.name}__present"']
+        level1 += [f'CAST({value} AS {f.duckdb_type}) AS "f__{f.name}"', f'({present}) AS "p__{f.name}"']
         texts[f.name] = "left(COALESCE(" + ", ".join(f"CASE WHEN {c[1]} THEN {c[2]} END" for c in candidates) + ", ''), 200)"
 
     checks: list[tuple[str, str, str, str]] = []  # (condition, reason, field, detail)
     for f in entity.fields:
-        q = f'"{f.name}"'
+        value, present = f'"f__{f.name}"', f'"p__{f.name}"'
         if f.required:
-            checks.append((f'NOT "{f.name}__present"', "missing_field", f.name, "NULL"))
+            checks.append((f"NOT {present}", "missing_field", f.name, "NULL"))
         bad = "bad_timestamp" if f.kind == "ts" else "wrong_type"
-        checks.append((f'"{f.name}__present" AND {q} IS NULL', bad, f.name, texts[f.name]))
+        checks.append((f"{present} AND {value} IS NULL", bad, f.name, texts[f.name]))
     for group in entity.required_any:
-        cond = " AND ".join(f'"{g}" IS NULL' for g in group)
+        cond = " AND ".join(f'"f__{g}" IS NULL' for g in group)
         checks.append((cond, "missing_field", " or ".join(group), "NULL"))
     for f in entity.fields:
-        q = f'"{f.name}"'
+        value = f'"f__{f.name}"'
         if f.allowed is not None:
             allowed = ", ".join(repr(a) for a in f.allowed)
-            checks.append((f"{q} IS NOT NULL AND {q} NOT IN ({allowed})", "invalid_value", f.name, texts[f.name]))
+            checks.append((f"{value} IS NOT NULL AND {value} NOT IN ({allowed})", "invalid_value", f.name, texts[f.name]))
         if f.minimum is not None:
-            checks.append((f"{q} < {f.minimum!r}", "invalid_value", f.name, texts[f.name]))
+            checks.append((f"{value} < {f.minimum!r}", "invalid_value", f.name, texts[f.name]))
         if f.maximum is not None:
-            checks.append((f"{q} > {f.maximum!r}", "invalid_value", f.name, texts[f.name]))
+            checks.append((f"{value} > {f.maximum!r}", "invalid_value", f.name, texts[f.name]))
 
     problem = "CASE " + " ".join(f"WHEN {c[0]} THEN {i}" for i, c in enumerate(checks, start=1)) + " END"
-    columns = ", ".join(f'"{f.name}"' for f in entity.fields)
-    typed = (
-        f"SELECT _line, {columns}, {problem} AS _problem\n"
-        f"FROM (SELECT {', '.join(inner)} FROM {from_sql}) AS _typed_inner"
-    )
     reasons = "[" + ", ".join(f"'{c[1]}'" for c in checks) + "]"
     fields = "[" + ", ".join(f"'{c[2]}'" for c in checks) + "]"
-    detail = "CASE _typed._problem " + " ".join(f"WHEN {i} THEN {c[3]}" for i, c in enumerate(checks, start=1)) + " END"
-    quarantine = (
-        f"SELECT _typed._line AS _line, {reasons}[_typed._problem] AS _reason, {fields}[_typed._problem] AS _field, "
-        f"{detail} AS _detail, {raw_sql} AS _raw\n"
-        f"FROM _typed JOIN {from_sql} ON _src._line = _typed._line WHERE _typed._problem IS NOT NULL"
+    detail = "CASE _src._problem " + " ".join(f"WHEN {i} THEN {c[3]}" for i, c in enumerate(checks, start=1)) + " END"
+    columns = ", ".join(f'"f__{f.name}" AS "{f.name}"' for f in entity.fields)
+    return (
+        f"SELECT _src._line AS _line, {columns}, _src._problem AS _problem, "
+        f"{reasons}[_src._problem] AS _reason, {fields}[_src._problem] AS _field, {detail} AS _detail, "
+        f"CASE WHEN _src._problem IS NOT NULL THEN {raw_sql} END AS _raw\n"
+        f"FROM (SELECT *, {problem} AS _problem FROM (SELECT {', '.join(level1)} FROM {from_sql} AS _src) AS _src) AS _src"
     )
-    return _TypedSQL(typed, quarantine)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Loading one file
 
 
+# Rows moved per batch from the working connection into the database.
+BATCH_ROWS = 200_000
+
+
 class _FileLoader:
-    def __init__(self, con, drop_seq: int, file: DropFile, label: str, progress: Callable | None):
-        self.con, self.drop_seq, self.file, self.label, self.progress = con, drop_seq, file, label, progress
+    """Loads one file. Parsing, typing and checking happen in `work`, an in-memory DuckDB connection outside the
+    drop's transaction (so its scratch tables are freed as it goes); only finished rows cross, in Arrow batches, into
+    `con`, whose transaction holds nothing but the inserts."""
+
+    def __init__(self, con, work, drop_seq: int, file: DropFile, label: str, progress: Callable | None):
+        self.con, self.work, self.drop_seq, self.file, self.label, self.progress = con, work, drop_seq, file, label, progress
         self.entity = file.entity
         self.report = FileReport(label, file.entity.name, file.format, "", 0)
 
-    # Shared by every format: land the good rows, quarantine the bad ones, count both.
-    def _land(self, sql: _TypedSQL, params: list) -> None:
+    def _insert(self, sql: str, table: pa.Table, params: list) -> None:
+        self.con.register("_batch", table)
+        try:
+            self.con.execute(sql, params).fetchall()
+        finally:
+            self.con.unregister("_batch")
+
+    def _quarantine(self, table: pa.Table) -> None:
+        """Move rows `(_line, _reason, _field, _detail, _raw, _raw_bytes)` into quarantine_rows."""
+        if table.num_rows:
+            self._insert(
+                "INSERT INTO quarantine_rows SELECT ?, ?, _line, ?, _reason, _field, _detail, _raw, _raw_bytes FROM _batch",
+                table, [self.drop_seq, self.label, self.entity.name],
+            )
+            self.report.rows_read += table.num_rows
+
+    def _land(self, query: str, params: list) -> None:
+        """Stream a typed query (see `_typed_select`) from `work`: good rows to the raw table, bad to quarantine."""
         e = self.entity
         columns = ", ".join(f'"{f.name}"' for f in e.fields)
-        observed = "COALESCE(fetched_at, dump_date)"
-        # Typed once, then split: good rows to the raw table, bad rows (with their detail) to quarantine.
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS {sql.typed}", params)
-        loaded = self.con.execute(
-            f"INSERT INTO {e.raw_table} ({columns}, _drop_seq, _file, _line, _observed_at)\n"
-            f"SELECT {columns}, ?, ?, _line, {observed} FROM _typed WHERE _problem IS NULL",
-            [self.drop_seq, self.label],
-        ).fetchone()[0]
-        bad = self.con.execute("SELECT count(*) FROM _typed WHERE _problem IS NOT NULL").fetchone()[0]
-        if bad:
-            self.con.execute(
-                "INSERT INTO quarantine_rows\n"
-                f"SELECT ?, ?, _line, ?, _reason, _field, _detail, _raw, NULL FROM ({sql.quarantine})",
-                [self.drop_seq, self.label, e.name] + params,
-            )
-        self.con.execute("DROP TABLE _typed")
-        self.report.rows_loaded += loaded
-        self.report.rows_read += loaded + bad
+        insert = (
+            f"INSERT INTO {e.raw_table} ({columns}, _drop_seq, _file, _line, _observed_at) "
+            f"SELECT {columns}, ?, ?, _line, COALESCE(fetched_at, dump_date) FROM _batch"
+        )
+        reader = _arrow_reader(self.work, query, params, BATCH_ROWS)
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            bad = pc.is_valid(table["_problem"])
+            good = table.filter(pc.invert(bad))
+            if good.num_rows:
+                self._insert(insert, good, [self.drop_seq, self.label])
+                self.report.rows_loaded += good.num_rows
+                self.report.rows_read += good.num_rows
+            failed = table.filter(bad)
+            if failed.num_rows:
+                failed = failed.select(["_line", "_reason", "_field", "_detail", "_raw"])
+                self._quarantine(failed.append_column("_raw_bytes", pa.nulls(failed.num_rows, pa.binary())))
+            if self.progress:
+                self.progress(self.label, self.report.rows_read)
 
     def _quarantine_count(self) -> None:
         rows = self.con.execute(
@@ -512,42 +530,40 @@ class _FileLoader:
         return paths, sources
 
     def _land_json_objects(self) -> None:
-        """Land the rows of `_checked(_line, _text, _reason)` whose text is a JSON object (`_reason` NULL)."""
+        """Land the rows of `_checked(_line, _text, _reason)` (in `work`) whose text is a JSON object."""
         paths, sources = self._json_paths()
         path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
         # One pass over the text for the types, one for the values, for every path at once.
-        self.con.execute(
+        self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _src AS SELECT _line, _text, "
             f"json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s "
             "FROM _checked WHERE _reason IS NULL"
         )
         self._land(_typed_select(self.entity, sources, "_src", "_src._text"), [])
-        self.con.execute("DROP TABLE _src; DROP TABLE _checked")
+        self.work.execute("DROP TABLE _src; DROP TABLE _checked")
 
     def _load_jsonl(self) -> None:
         for block in iter_line_blocks(self.file.path):
-            self.con.register("_block", block)
+            self.work.register("_block", block)
             try:
-                self.con.execute(
+                self.work.execute(
                     "CREATE OR REPLACE TEMP TABLE _checked AS SELECT _line, _text, "
                     "CASE WHEN _text IS NULL THEN 'not_utf8' "
                     "     WHEN NOT json_valid(_text) THEN 'not_json' "
                     "     WHEN json_type(_text) <> 'OBJECT' THEN 'not_json' END AS _reason "
                     "FROM (SELECT _line, try(decode(_bytes)) AS _text FROM _block)"
                 )
-                bad = self.con.execute(
-                    "INSERT INTO quarantine_rows SELECT ?, ?, c._line, ?, c._reason, NULL, "
-                    "CASE WHEN c._reason = 'not_utf8' THEN 'line is not valid UTF-8' ELSE 'line is not a JSON object' END, "
-                    "COALESCE(c._text, CAST(b._bytes AS VARCHAR)), CASE WHEN c._text IS NULL THEN b._bytes END "
-                    "FROM _checked c JOIN _block b ON b._line = c._line WHERE c._reason IS NOT NULL",
-                    [self.drop_seq, self.label, self.entity.name],
-                ).fetchone()[0]
+                bad = _arrow_table(self.work, 
+                    "SELECT c._line, c._reason, CAST(NULL AS VARCHAR) AS _field, "
+                    "CASE WHEN c._reason = 'not_utf8' THEN 'line is not valid UTF-8' ELSE 'line is not a JSON object' END AS _detail, "
+                    "COALESCE(c._text, CAST(b._bytes AS VARCHAR)) AS _raw, "
+                    "CASE WHEN c._text IS NULL THEN b._bytes END AS _raw_bytes "
+                    "FROM _checked c JOIN _block b ON b._line = c._line WHERE c._reason IS NOT NULL ORDER BY c._line"
+                )
             finally:
-                self.con.unregister("_block")
-            self.report.rows_read += bad
+                self.work.unregister("_block")
+            self._quarantine(bad)
             self._land_json_objects()
-            if self.progress:
-                self.progress(self.label, self.report.rows_read)
 
     def _load_json(self) -> None:
         opener = gzip.open if self.file.path.name.lower().endswith(".gz") else open
@@ -556,7 +572,7 @@ class _FileLoader:
         if not head.startswith(b"["):
             return self._load_jsonl()  # a .json file of one object per line is read as JSONL
         try:
-            self.con.execute(
+            self.work.execute(
                 "CREATE OR REPLACE TEMP TABLE _elements AS "
                 "SELECT json AS _j FROM read_json_objects(?, format = 'array', maximum_object_size = 1073741824)",
                 [str(self.file.path)],
@@ -564,23 +580,22 @@ class _FileLoader:
         except Exception as exc:  # noqa: BLE001 - reported with the file name below
             raise IngestError(f"{self.label}: not a readable JSON array: {exc}") from exc
         # Insertion order is file order: the table's row ids, which start at an arbitrary base, number the elements.
-        self.con.execute(
+        self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _checked AS "
             "SELECT rowid - (SELECT min(rowid) FROM _elements) + 1 AS _line, CAST(_j AS VARCHAR) AS _text, "
             "CASE WHEN json_type(_j) <> 'OBJECT' THEN 'not_json' END AS _reason FROM _elements"
         )
-        bad = self.con.execute(
-            "INSERT INTO quarantine_rows SELECT ?, ?, _line, ?, _reason, NULL, 'element is not a JSON object', _text, NULL "
-            "FROM _checked WHERE _reason IS NOT NULL",
-            [self.drop_seq, self.label, self.entity.name],
-        ).fetchone()[0]
-        self.report.rows_read += bad
+        bad = _arrow_table(self.work, 
+            "SELECT _line, _reason, CAST(NULL AS VARCHAR) AS _field, 'element is not a JSON object' AS _detail, "
+            "_text AS _raw, CAST(NULL AS BLOB) AS _raw_bytes FROM _checked WHERE _reason IS NOT NULL ORDER BY _line"
+        )
+        self._quarantine(bad)
         self._land_json_objects()
-        self.con.execute("DROP TABLE _elements")
+        self.work.execute("DROP TABLE _elements")
 
     # -- Columnar sources (Parquet, CSV) ----------------------------------------------------------------------
     def _land_columns(self, from_sql: str, params: list) -> None:
-        described = self.con.execute(f"DESCRIBE SELECT * FROM {from_sql}", params).fetchall()
+        described = self.work.execute(f"DESCRIBE SELECT * FROM {from_sql}", params).fetchall()
         column_types = {row[0]: row[1] for row in described if row[0] != "_line"}
         sources: dict[str, list[tuple[str, str, str]]] = {}
         for f in self.entity.fields:
@@ -590,11 +605,11 @@ class _FileLoader:
                     sources.setdefault(f.name, []).append(found)
         # Bad rows keep their raw text: the source row as JSON.
         row = "struct_pack(" + ", ".join(f'"{c}" := _src."{c}"' for c in column_types) + ")"
-        self._land(_typed_select(self.entity, sources, f"{from_sql} AS _src", f"CAST(to_json({row}) AS VARCHAR)"), params)
+        self._land(_typed_select(self.entity, sources, from_sql, f"CAST(to_json({row}) AS VARCHAR)"), params)
 
     def _load_parquet(self) -> None:
         try:
-            self.con.execute("SELECT count(*) FROM parquet_metadata(?)", [str(self.file.path)]).fetchone()
+            self.work.execute("SELECT count(*) FROM parquet_metadata(?)", [str(self.file.path)]).fetchone()
         except Exception as exc:  # noqa: BLE001
             raise IngestError(f"{self.label}: not a readable Parquet file: {exc}") from exc
         from_sql = (
@@ -605,9 +620,9 @@ class _FileLoader:
 
     def _load_csv(self) -> None:
         path = str(self.file.path)
-        self.con.execute("DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans")
+        self.work.execute("DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans")
         try:
-            self.con.execute(
+            self.work.execute(
                 "CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM read_csv(?, header = true, all_varchar = true, "
                 "store_rejects = true, rejects_table = '_csv_rejects', rejects_scan = '_csv_scans', "
                 "strict_mode = false, max_line_size = 16777216)",
@@ -617,29 +632,51 @@ class _FileLoader:
             raise IngestError(f"{self.label}: not a readable CSV file: {exc}") from exc
         # DuckDB numbers CSV rows (header = 1); rejected rows are missing from `_csv`, so a kept row's number is
         # 2 + its position + the number of rejected rows that came before it.
-        self.con.execute(
+        self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _csv_rejected AS "
-            "SELECT line, first(csv_line) AS csv_line, first(error_type) AS error_type, "
-            "       line - 2 - (row_number() OVER (ORDER BY line) - 1) AS kept_before "
-            "FROM (SELECT DISTINCT ON (line) line, csv_line, error_type FROM _csv_rejects ORDER BY line) GROUP BY line"
+            "SELECT line, csv_line, error_type, line - 2 - (row_number() OVER (ORDER BY line) - 1) AS kept_before "
+            "FROM (SELECT DISTINCT ON (line) line, csv_line, error_type FROM _csv_rejects ORDER BY line)"
         )
-        bad = self.con.execute(
-            "INSERT INTO quarantine_rows SELECT ?, ?, line, ?, "
-            "CASE WHEN error_type = 'INVALID ENCODING' THEN 'not_utf8' ELSE 'csv_malformed' END, NULL, "
-            "lower(CAST(error_type AS VARCHAR)), csv_line, NULL FROM _csv_rejected",
-            [self.drop_seq, self.label, self.entity.name],
-        ).fetchone()[0]
-        self.report.rows_read += bad
-        self.con.execute(
+        bad = _arrow_table(self.work, 
+            "SELECT CAST(line AS BIGINT) AS _line, "
+            "CASE WHEN error_type = 'INVALID ENCODING' THEN 'not_utf8' ELSE 'csv_malformed' END AS _reason, "
+            "CAST(NULL AS VARCHAR) AS _field, lower(CAST(error_type AS VARCHAR)) AS _detail, csv_line AS _raw, "
+            "CAST(NULL AS BLOB) AS _raw_bytes FROM _csv_rejected ORDER BY line"
+        )
+        self._quarantine(bad)
+        self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _csv_numbered AS "
             "SELECT 2 + c._position + (SELECT count(*) FROM _csv_rejected r WHERE r.kept_before <= c._position) AS _line, "
             "c.* EXCLUDE (_position) FROM (SELECT rowid - (SELECT min(rowid) FROM _csv) AS _position, * FROM _csv) AS c"
         )
         self._land_columns("_csv_numbered", [])
-        self.con.execute(
+        self.work.execute(
             "DROP TABLE _csv; DROP TABLE _csv_numbered; DROP TABLE _csv_rejected; "
             "DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans"
         )
+
+
+def _arrow_table(con, query: str, params: list | None = None) -> pa.Table:
+    """A query's result as an Arrow table (DuckDB 1.x calls it `arrow()`, 2.x `to_arrow_table()`)."""
+    relation = con.sql(query, params=params) if params else con.sql(query)
+    table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+    return table.read_all() if hasattr(table, "read_all") else table
+
+
+def _arrow_reader(con, query: str, params: list | None, batch_rows: int):
+    """A query's result as a stream of Arrow record batches."""
+    relation = con.sql(query, params=params) if params else con.sql(query)
+    if hasattr(relation, "to_arrow_reader"):
+        return relation.to_arrow_reader(batch_rows)
+    return relation.fetch_arrow_reader(batch_rows)
+
+
+def _work_connection():
+    import duckdb
+
+    work = duckdb.connect()
+    _db.configure(work)
+    return work
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -692,13 +729,14 @@ def ingest_drop(
             return IngestReport(str(drop), None, reports, ignored, time.perf_counter() - started)
 
         drop_seq = con.execute("SELECT COALESCE(max(drop_seq), 0) + 1 FROM ingest_drops").fetchone()[0]
+        work = _work_connection()
         con.execute("BEGIN TRANSACTION")
         try:
             now = datetime.now(timezone.utc)
             con.execute("INSERT INTO ingest_drops (drop_seq, drop_path, started_at) VALUES (?, ?, ?)", [drop_seq, str(drop), now])
             for f, report in todo:
                 file_started = datetime.now(timezone.utc)
-                loaded = _FileLoader(con, drop_seq, f, report.file, progress).load()
+                loaded = _FileLoader(con, work, drop_seq, f, report.file, progress).load()
                 report.rows_read, report.rows_loaded = loaded.rows_read, loaded.rows_loaded
                 report.rows_quarantined, report.reasons = loaded.rows_quarantined, loaded.reasons
                 con.execute(
@@ -721,6 +759,8 @@ def ingest_drop(
         except Exception as exc:
             con.execute("ROLLBACK")
             raise IngestError(f"{f.path}: {exc}") from exc
+        finally:
+            work.close()
         return IngestReport(str(drop), drop_seq, reports, ignored, time.perf_counter() - started)
     finally:
         if own:
