@@ -46,6 +46,8 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, memory_l
 def configure(con):
     """Session settings every step relies on, for connections opened elsewhere (e.g. by Dagster's resource)."""
     con.execute("SET TimeZone = 'UTC'")
+    # Progress is reported by our own callers; DuckDB's bar would scribble over it on stderr.
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
