@@ -574,7 +574,7 @@ class _FileLoader:
         try:
             self.work.execute(
                 "CREATE OR REPLACE TEMP TABLE _elements AS "
-                "SELECT json AS _j FROM read_json_objects(?, format = 'array', maximum_object_size = 1073741824)",
+                "SELECT json AS _j FROM read_json_objects(?, format = 'array')",
                 [str(self.file.path)],
             )
         except Exception as exc:  # noqa: BLE001 - reported with the file name below
@@ -671,11 +671,13 @@ def _arrow_reader(con, query: str, params: list | None, batch_rows: int):
     return relation.fetch_arrow_reader(batch_rows)
 
 
-def _work_connection():
+def _work_connection(memory_limit: str | None):
     import duckdb
 
     work = duckdb.connect()
     _db.configure(work)
+    if memory_limit:
+        work.execute(f"SET memory_limit = '{_db._checked_size(memory_limit)}'")
     return work
 
 
@@ -689,6 +691,7 @@ def ingest_drop(
     *,
     con=None,
     progress: Callable[[str, int], None] | None = None,
+    memory_limit: str | None = "1GB",
 ) -> IngestReport:
     """Ingest every contract file of a drop in one transaction.
 
@@ -698,6 +701,9 @@ def ingest_drop(
     db : path of the DuckDB database (default: `$OBSERVATORY_DB` or `data/observatory.duckdb`); ignored if `con`.
     con : an open DuckDB connection to use instead.
     progress : called as `progress(file_label, rows_read_so_far)` while large files load.
+    memory_limit : DuckDB memory limit of each of the two connections the ingest uses (the database's and the
+        scratch one that parses and checks); beyond it DuckDB spills to disk. None leaves DuckDB's default (80% of
+        the machine's memory).
 
     Returns
     -------
@@ -729,7 +735,9 @@ def ingest_drop(
             return IngestReport(str(drop), None, reports, ignored, time.perf_counter() - started)
 
         drop_seq = con.execute("SELECT COALESCE(max(drop_seq), 0) + 1 FROM ingest_drops").fetchone()[0]
-        work = _work_connection()
+        work = _work_connection(memory_limit)
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{_db._checked_size(memory_limit)}'")
         con.execute("BEGIN TRANSACTION")
         try:
             now = datetime.now(timezone.utc)
