@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import _db
 
-__all__ = ["CascadeConfig", "build_cascades", "cascade_summary"]
+__all__ = ["CascadeConfig", "build_cascades", "cascade_summary", "fit_cascade_sizes"]
 
 TABLES = ("item_mentions", "adoptions", "exposures", "cascade_edges", "cascade_nodes", "cascades", "items")
 
@@ -72,3 +72,50 @@ def cascade_summary(con) -> pd.DataFrame:
         FROM cascades GROUP BY kind ORDER BY kind
         """
     ).df()
+
+
+def fit_cascade_sizes(
+    con,
+    *,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    xmin: float | None = None,
+    method: str = "powerlaw",
+    n_jobs: int | None = None,
+    progress=None,
+):
+    """Fit the cascade-size distribution (`cascades.size`) with :class:`observatory.powerlaw.PowerLawFit`.
+
+    Writes `cascade_powerlaw` (one row: every number of the fit), `cascade_powerlaw_comparisons` (one row per
+    alternative) and `cascade_ccdf` (the CCDF of the data and of each fitted distribution, for the report).
+    Returns the fitted estimator, or None when there are too few cascades to fit.
+    """
+    from .powerlaw import PowerLawFit
+
+    sizes = con.execute("SELECT size FROM cascades").fetchnumpy()["size"].astype(float)
+    tables = {"cascade_powerlaw": pd.DataFrame(), "cascade_powerlaw_comparisons": pd.DataFrame(),
+              "cascade_ccdf": pd.DataFrame()}
+    fit = None
+    if len(sizes) >= 50 and len(set(sizes.tolist())) >= 3:
+        fit = PowerLawFit(discrete=True, xmin=xmin, n_bootstrap=n_bootstrap, seed=seed, method=method,
+                          n_jobs=n_jobs, progress=progress).fit(sizes)
+        summary = fit.to_dict()
+        row = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+        row["alpha_ci_lower"], row["alpha_ci_upper"] = summary["alpha_ci"]
+        row["ks_p_value_ci_lower"], row["ks_p_value_ci_upper"] = summary["ks_p_value_ci"]
+        row["warnings"] = "; ".join(summary["warnings"])
+        tables["cascade_powerlaw"] = pd.DataFrame([row])
+        comparisons = fit.comparisons_.copy()
+        comparisons["parameters"] = comparisons["parameters"].astype(str)
+        tables["cascade_powerlaw_comparisons"] = comparisons
+        tables["cascade_ccdf"] = fit.ccdf_
+    for name, frame in tables.items():
+        if frame.empty:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+            continue
+        con.register("_frame", frame)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
+        finally:
+            con.unregister("_frame")
+    return fit

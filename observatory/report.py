@@ -72,6 +72,68 @@ def collect_findings(con) -> dict:
     if _table_exists(con, "posts"):
         findings["population"]["posts"] = con.execute("SELECT count(*) FROM posts").fetchone()[0]
         findings["population"]["comments"] = con.execute("SELECT count(*) FROM comments").fetchone()[0]
+    if _table_exists(con, "role_k_selection") and _table_exists(con, "agent_roles"):
+        row = con.execute(
+            "SELECT k, silhouette, silhouette_sd, degenerate OR unstable, sizes FROM role_k_selection WHERE chosen"
+        ).fetchone()
+        if row:
+            periphery, active, inactive = con.execute(
+                "SELECT count(*) FILTER (WHERE role = 'periphery'), count(*) FILTER (WHERE active), "
+                "count(*) FILTER (WHERE NOT active) FROM agent_roles"
+            ).fetchone()
+            findings["roles"].update(
+                k=row[0], silhouette=row[1], silhouette_sd=row[2], degenerate=row[3], sizes=list(row[4]),
+                periphery_share=periphery / active if active else None, active_agents=active,
+                inactive_agents=inactive,
+            )
+    if _table_exists(con, "cascade_powerlaw"):
+        fit = con.execute(
+            "SELECT alpha, alpha_se, alpha_ci_lower, alpha_ci_upper, xmin, n_tail, ks, ks_p_value, n_bootstrap, "
+            "verdict, method FROM cascade_powerlaw"
+        ).fetchone()
+        findings["cascades"].update(
+            alpha=fit[0], alpha_se=fit[1], alpha_ci=[fit[2], fit[3]], xmin=fit[4], n_tail=fit[5], ks=fit[6],
+            ks_p_value=fit[7], n_bootstrap=fit[8], verdict=fit[9], method=fit[10],
+        )
+        findings["cascades"]["comparisons"] = {
+            alt: {"R": r, "p": p} for alt, r, p in con.execute(
+                "SELECT alternative, R, p FROM cascade_powerlaw_comparisons ORDER BY alternative").fetchall()
+        }
+    if _table_exists(con, "cascades"):
+        findings["cascades"]["n"] = con.execute("SELECT count(*) FROM cascades").fetchone()[0]
+    if _table_exists(con, "adoption_cox"):
+        row = con.execute(
+            "SELECT hazard_ratio, ci_lower, ci_upper, concordance, p, events, subjects, ph_test_p FROM adoption_cox "
+            "WHERE model = 'linear' AND term = 'exposures'"
+        ).fetchone()
+        if row:
+            findings["adoption"].update(
+                hazard_ratio=row[0], hazard_ratio_ci=[row[1], row[2]], concordance=row[3], p_value=row[4],
+                events=row[5], subjects=row[6], ph_test_p=row[7],
+            )
+    if _table_exists(con, "exposure_curve"):
+        verdict = con.execute("SELECT any_value(verdict) FROM exposure_curve").fetchone()
+        if verdict and verdict[0]:
+            findings["adoption"]["verdict"] = verdict[0]
+    if _table_exists(con, "task_events"):
+        n_events, rate = con.execute(
+            "SELECT count(*), avg(CAST(resolved AS DOUBLE)) FILTER (WHERE team <> 'none') FROM task_events"
+        ).fetchone()
+        findings["collab"].update(n_events=n_events, success_rate=rate)
+        if _table_exists(con, "cooperation_outcomes"):
+            outcomes = {q: (e, lo, hi) for q, e, lo, hi in con.execute(
+                "SELECT quantity, estimate, ci_lower, ci_upper FROM cooperation_outcomes").fetchall()}
+            if "cohens_d" in outcomes:
+                findings["collab"].update(
+                    p_value=outcomes["mcnemar_p_value"][0],
+                    cohens_d=outcomes["cohens_d"][0],
+                    cohens_d_ci=[outcomes["cohens_d"][1], outcomes["cohens_d"][2]],
+                    success_rate_difference=outcomes["success_rate_difference_matched"][0],
+                    success_rate_difference_ci=list(outcomes["success_rate_difference_matched"][1:]),
+                    n_matched=outcomes["n_matched"][0],
+                    underpowered=bool(outcomes["underpowered"][0]),
+                    mde_success_rate=outcomes["mde_success_rate"][0],
+                )
     return _clean(findings)
 
 

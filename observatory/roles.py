@@ -49,11 +49,16 @@ GRAPH_FEATURES = [
 # Counts and centralities are heavy-tailed: they enter the clustering as log1p; shares and entropies as they are.
 LOG_FEATURES = {"posts", "comments", "active_days", "in_degree", "out_degree", "in_strength", "out_strength",
                 "pagerank", "betweenness", "coreness"}
-CLUSTERING_FEATURES = [
-    "posts", "comments", "thread_start_share", "active_days", "submolt_entropy",
-    "in_degree", "out_degree", "in_strength", "out_strength", "pagerank", "betweenness", "clustering",
-    "reciprocity", "coreness",
-]
+# What the clustering sees: four behavioural axes of a structural role, each on its own scale -- how much an agent
+# broadcasts (posts), how much it takes part (comments), how much attention it draws (replies received) and how much
+# it exchanges (reciprocity). The other features are computed, stored in `agent_features` and profiled per role in
+# `role_profiles`, but not clustered on: degree, strength, PageRank, betweenness and coreness largely restate
+# volume and so weight "how active" several times over, and clustering coefficient, thread-start share, submolt
+# entropy and burstiness are noise for the many agents with one or two comments. On the simulator's planted roles
+# all fourteen features make the silhouette prefer k = 2 (ARI 0.86) and split the periphery by whether an agent has
+# a triangle; these four find the planted k = 4 (ARI 0.997). `run_roles(features=...)` takes any other choice.
+CLUSTERING_FEATURES = ["posts", "comments", "in_strength", "reciprocity"]
+ALL_FEATURES = ACTIVITY_FEATURES + GRAPH_FEATURES
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -457,10 +462,14 @@ def run_roles(
     min_share: float = 0.01,
     betweenness_sources: int | None = 256,
     seed: int = 0,
+    features: Sequence[str] = CLUSTERING_FEATURES,
     progress: Callable[[str], None] | None = None,
     **clustering_options,
 ) -> RolesResult:
-    """The whole roles step on the database: graph, features, clustering, and the researcher-facing tables."""
+    """The whole roles step on the database: graph, features, clustering, and the researcher-facing tables.
+
+    `features` are the columns of `agent_features` the clustering uses (see `CLUSTERING_FEATURES`)."""
+    features_to_cluster = list(features)
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -472,9 +481,16 @@ def run_roles(
     timings["features"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    X = pd.DataFrame(feature_matrix(features), columns=CLUSTERING_FEATURES)
+    clustered = list(features_to_cluster)
+    X = pd.DataFrame(feature_matrix(features, clustered), columns=clustered)
     model = RoleClustering(k_range=k_range, min_share=min_share, seed=seed, progress=say, **clustering_options).fit(X)
     timings["clustering"] = time.perf_counter() - started
+    # Names come from every feature's standardised mean per cluster, not only the clustered ones: a hub is named
+    # for its in-degree and PageRank as well as the replies it receives.
+    every = pd.DataFrame(feature_matrix(features, ALL_FEATURES), columns=ALL_FEATURES)
+    standardised = (every - every.mean()) / every.std(ddof=0).replace(0, 1)
+    model.role_names_ = name_roles(standardised.groupby(model.labels_).mean())
+    model.roles_ = np.array([model.role_names_[c] for c in model.labels_])
 
     roles = pd.DataFrame({
         "agent_id": features["agent_id"],
@@ -498,16 +514,18 @@ def run_roles(
     finally:
         con.unregister("_roles")
 
-    raw = features[CLUSTERING_FEATURES].astype(float)
+    raw = features[ALL_FEATURES].astype(float)
+    centroid = {c: model.centroids_[c] for c in clustered}
     profile_rows = []
     for cluster in range(model.k_):
         members = model.labels_ == cluster
         row = {"cluster": cluster, "role": model.role_names_[cluster], "agents": int(members.sum()),
                "share": float(members.mean())}
-        for column in CLUSTERING_FEATURES:
+        for column in ALL_FEATURES:
             row[f"{column}_mean"] = float(raw.loc[members, column].mean())
             row[f"{column}_median"] = float(raw.loc[members, column].median())
-            row[f"{column}_z"] = float(model.centroids_.loc[cluster, column])
+            # the standardised centroid, for the features the clustering used
+            row[f"{column}_z"] = float(centroid[column][cluster]) if column in centroid else None
         profile_rows.append(row)
     profiles = pd.DataFrame(profile_rows)
     k_selection = model.summary.reset_index()

@@ -8,8 +8,14 @@
 -- a contributor's reply scored above zero), success when quality >= `task_success_threshold`.
 with keywords as (
     select ['code', 'bug', 'error', 'function', 'python', 'script', 'api', 'debug', 'fix', 'install', 'deploy',
-            'compile', 'query', 'sql', 'regex', 'parse', 'build', 'test', 'crash', 'exception', 'algorithm',
-            'implement', 'optimize', 'library', 'json', 'server', 'database'] as words
+            'compile', 'compiler', 'query', 'sql', 'regex', 'parse', 'parser', 'build', 'test', 'crash', 'exception',
+            'algorithm', 'implement', 'optimize', 'library', 'json', 'server', 'database', 'rust', 'javascript',
+            'typescript', 'golang', 'endpoint', 'stacktrace', 'traceback', 'segfault', 'docker', 'kubernetes',
+            'container', 'pipeline', 'runtime', 'method', 'class', 'module', 'package', 'dependency', 'framework',
+            'index', 'schema', 'migration', 'cache', 'latency', 'throughput', 'benchmark', 'profiler', 'memoryleak',
+            'thread', 'async', 'await', 'mutex', 'deadlock', 'refactor', 'unittest', 'pytest', 'coverage', 'lint',
+            'typecheck', 'commit', 'branch', 'merge', 'rebase', 'release', 'version', 'config', 'yaml', 'csv',
+            'duckdb', 'numpy', 'pandas', 'tensor', 'gradient', 'embedding', 'tokenizer', 'inference'] as words
 ),
 
 thread_stats as (
@@ -33,11 +39,11 @@ post_words as (
 
 keyword_density as (
     select
-        post_id,
-        len(words) as word_count,
-        case when len(words) > 0
-            then len(list_filter(words, lambda w: list_contains(keywords.words, w))) / len(words) else 0 end
-            as keyword_density
+        post_words.post_id,
+        len(post_words.words) as word_count,
+        case when len(post_words.words) > 0
+            then len(list_filter(post_words.words, lambda w: list_contains(keywords.words, w))) / len(post_words.words)
+            else 0 end as keyword_density
     from post_words, keywords
 ),
 

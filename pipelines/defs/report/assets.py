@@ -5,11 +5,16 @@ from dagster_duckdb import DuckDBResource
 
 from observatory import _db
 from observatory.report import write_report
+from pipelines.defs.adoption.assets import ADOPTION_KEYS
+from pipelines.defs.cascades.assets import POWERLAW_KEY
+from pipelines.defs.cooperation.assets import COOPERATION_KEYS
 from pipelines.defs.population.assets import AGENT_ACTIVITY
+from pipelines.defs.roles.assets import ROLE_KEYS
 from pipelines.defs.resources import reports_dir
 
 
-@dg.asset(key=["report", "findings"], group_name="report", kinds={"html", "json"}, deps=[AGENT_ACTIVITY])
+@dg.asset(key=["report", "findings"], group_name="report", kinds={"html", "json"}, deps=[AGENT_ACTIVITY, ROLE_KEYS["agent_roles"], POWERLAW_KEY, ADOPTION_KEYS["adoption_cox"],
+                     COOPERATION_KEYS["cooperation_outcomes"]])
 def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Write findings.json and index.html for every analysis that has run."""
     out = reports_dir()

@@ -1,0 +1,45 @@
+"""Checks on the adoption panel: well-formed intervals, and the proportional-hazards assumption."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from observatory import _db
+from pipelines.defs.adoption.assets import ADOPTION_KEYS
+
+
+@dg.asset_check(asset=ADOPTION_KEYS["adoption_panel"], name="panel_intervals_well_formed")
+def panel_intervals_well_formed(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """stop > start everywhere, at most one event per subject, and it is on the subject's last interval."""
+    with duckdb.get_connection() as con:
+        _db.configure(con)
+        empty, multi, not_last = con.execute(
+            """
+            SELECT
+                (SELECT count(*) FROM adoption_panel WHERE stop <= start),
+                (SELECT count(*) FROM (SELECT agent_id, item FROM adoption_panel GROUP BY ALL HAVING sum(event) > 1)),
+                (SELECT count(*) FROM (
+                    SELECT event, row_number() OVER (PARTITION BY agent_id, item ORDER BY start DESC) AS from_end
+                    FROM adoption_panel) WHERE event = 1 AND from_end > 1)
+            """
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=empty == 0 and multi == 0 and not_last == 0,
+        metadata={"empty_intervals": int(empty), "subjects_with_several_events": int(multi),
+                  "events_not_on_last_interval": int(not_last)},
+    )
+
+
+@dg.asset_check(asset=ADOPTION_KEYS["adoption_cox"], name="proportional_hazards",
+                blocking=False)
+def proportional_hazards(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """Warn when the Schoenfeld-residual test rejects proportional hazards for the exposure term (p < 0.05)."""
+    with duckdb.get_connection() as con:
+        _db.configure(con)
+        rows = con.execute(
+            "SELECT term, ph_test_p FROM adoption_cox WHERE model = 'linear' ORDER BY term").fetchall()
+    exposure_p = next((p for term, p in rows if term == "exposures"), None)
+    return dg.AssetCheckResult(
+        passed=exposure_p is None or exposure_p >= 0.05,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"ph_test_p": dg.MetadataValue.json({t: (None if p != p else float(p)) for t, p in rows})},
+    )
