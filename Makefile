@@ -25,7 +25,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 # The main job: simulate a society -> ingest into DuckDB -> every analysis -> report.
 demo: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/observatory demo --agents $(AGENTS) --seed $(SEED)
+	$(BIN)/python -m pipelines run --agents $(AGENTS) --seed $(SEED)
+	@echo "report: data/report/index.html  findings: data/report/findings.json  database: data/observatory.duckdb"
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q

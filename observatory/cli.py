@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 
 DbOption = typer.Option(
     None, "--db", help="DuckDB database file (default: $OBSERVATORY_DB or data/observatory.duckdb).", show_default=False
@@ -148,6 +148,164 @@ def sql(
     _print_frame(frame.head(limit))
     if len(frame) > limit:
         out.print(f"({len(frame):,} rows, {limit} shown)")
+
+
+def _open(db: Optional[Path]):
+    con = _db.connect(db)
+    _db.ensure_schema(con)
+    return con
+
+
+def _has_table(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
+
+
+@app.command()
+def roles(
+    db: Optional[Path] = DbOption,
+    k_min: int = typer.Option(2, help="Smallest k tried."),
+    k_max: int = typer.Option(10, help="Largest k tried."),
+    min_share: float = typer.Option(0.01, help="A solution with a smaller cluster is flagged degenerate."),
+    betweenness_sources: int = typer.Option(256, help="Sampled sources for the betweenness estimate."),
+    seed: int = typer.Option(0, help="Seed of every random step."),
+) -> None:
+    """Structural roles: reply graph, agent features, k selection in the open, core-periphery."""
+    from .roles import run_roles
+
+    con = _open(db)
+    try:
+        _db.build_table(con, "agent_activity")
+        with _spinner() as progress:
+            task = progress.add_task("roles", total=None, status="")
+            result = run_roles(con, k_range=range(k_min, k_max + 1), min_share=min_share,
+                               betweenness_sources=betweenness_sources, seed=seed,
+                               progress=lambda m: progress.update(task, description=f"roles: {m}"))
+    finally:
+        con.close()
+    out.print(result.summary())
+
+
+@app.command()
+def cascades(
+    db: Optional[Path] = DbOption,
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Replicates of the goodness-of-fit test and the alpha CI."),
+    seed: int = typer.Option(0, "--seed"),
+    method: str = typer.Option("powerlaw", help="powerlaw (exact MLE) or plfit (Clauset's code: alpha on a 0.01 grid)."),
+    code_spans: bool = typer.Option(False, "--code-spans", help="Also treat code spans as items."),
+    memes: bool = typer.Option(False, "--memes", help="Also treat recurring word n-grams as items."),
+) -> None:
+    """Cascades: items, adoptions, exposures, trees, and the power-law fit of cascade sizes."""
+    from .cascades import CascadeConfig, build_cascades, cascade_summary, fit_cascade_sizes
+
+    con = _open(db)
+    try:
+        with _spinner() as progress:
+            task = progress.add_task("cascades (SQL)", total=None, status="")
+            counts = build_cascades(con, CascadeConfig(extract_code_spans=code_spans, extract_memes=memes))
+            progress.update(task, description="power-law fit and bootstrap")
+            fit = fit_cascade_sizes(con, n_bootstrap=bootstrap, seed=seed, method=method,
+                                    progress=lambda step, done, total: progress.update(
+                                        task, description=f"power law: {step}", total=total, completed=done))
+        _print_frame(cascade_summary(con).round(3), title="cascades by item kind")
+    finally:
+        con.close()
+    out.print(", ".join(f"{n:,} {name}" for name, n in counts.items()))
+    if fit is None:
+        out.print("too few cascades to fit a power law")
+    else:
+        fit.print_summary()
+
+
+@app.command()
+def powerlaw(
+    file: Path = typer.Argument(..., help="A text file of one number per line ('#' comments and blank lines ignored)."),
+    discrete: bool = typer.Option(False, "--discrete", help="Integer data: fit the discrete power law."),
+    xmin: Optional[float] = typer.Option(None, "--xmin", help="Fix the lower bound of the tail instead of estimating it."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Goodness-of-fit replicates (0 skips the test)."),
+    seed: int = typer.Option(0, "--seed"),
+    json_output: bool = typer.Option(False, "--json", help="Print the fit as JSON."),
+) -> None:
+    """Fit a power law to your own data: alpha, xmin, KS, bootstrap p-value, likelihood-ratio tests."""
+    from .powerlaw import PowerLawFit, read_values
+
+    try:
+        values = read_values(file)
+    except (OSError, ValueError) as exc:
+        console.print(f"[bold red]error[/]: {exc}")
+        raise typer.Exit(code=2)
+    with _spinner() as progress:
+        task = progress.add_task("fit", total=None, status="")
+        fit = PowerLawFit(discrete=discrete, xmin=xmin, n_bootstrap=bootstrap, seed=seed,
+                          progress=lambda step, done, total: progress.update(
+                              task, description=step, total=total, completed=done)).fit(values)
+    if json_output:
+        sys.stdout.write(json.dumps(fit.to_dict(), indent=2) + "\n")
+    else:
+        fit.print_summary()
+
+
+@app.command()
+def adoption(
+    db: Optional[Path] = DbOption,
+    max_rows: int = typer.Option(2_000_000, help="Above this many panel rows, case-control sample non-events."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Adoption hazards: exposure panel, Cox models (linear and log1p exposure), exposure curve, verdict."""
+    from .adoption import run_adoption
+    from .cascades import build_cascades
+
+    con = _open(db)
+    try:
+        with _spinner() as progress:
+            task = progress.add_task("adoption", total=None, status="")
+            _db.build_table(con, "agent_activity")
+            if not _has_table(con, "exposures"):
+                progress.update(task, description="cascade tables (SQL)")
+                build_cascades(con)
+            result = run_adoption(con, max_rows=max_rows, seed=seed,
+                                  progress=lambda m: progress.update(task, description=f"adoption: {m}"))
+    finally:
+        con.close()
+    out.print(result.summary())
+
+
+@app.command()
+def cooperation(
+    db: Optional[Path] = DbOption,
+    caliper: float = typer.Option(0.2, help="Caliper, in standard deviations of the propensity logit."),
+    exact_submolt: bool = typer.Option(False, "--exact-submolt", help="Match only within the same submolt."),
+    replace: bool = typer.Option(False, "--replace", help="Match with replacement."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Cooperation: multi-agent task threads against a matched single-agent baseline, with balance and power."""
+    from .cooperation import CooperationConfig, run_cooperation
+
+    con = _open(db)
+    try:
+        result = run_cooperation(con, CooperationConfig(caliper=caliper, exact_submolt=exact_submolt,
+                                                        replace=replace, seed=seed))
+        balance = con.execute("SELECT * FROM cooperation_balance").df()
+    finally:
+        con.close()
+    out.print(result.summary())
+    if len(balance):
+        _print_frame(balance.round(3), title="balance (standardised mean differences)")
+
+
+@app.command()
+def report(
+    db: Optional[Path] = DbOption,
+    out_dir: Path = typer.Option(Path("data") / "report", "--out", help="Folder for index.html and findings.json."),
+) -> None:
+    """Write findings.json and the self-contained HTML report from what the database holds."""
+    from .report import write_report
+
+    con = _open(db)
+    try:
+        path = write_report(con, out_dir)
+    finally:
+        con.close()
+    out.print(f"report: {path.resolve()}")
 
 
 def main() -> None:  # pragma: no cover - console script
