@@ -154,7 +154,7 @@ def run_adoption(
     n_subjects = int(panel.groupby(["agent_id", "item_id"]).ngroups) if len(panel) else 0
     n_events = int(panel["event"].sum()) if len(panel) else 0
     linear = log1p = curve = None
-    if n_events >= min_events and n_subjects > n_events:
+    if n_events >= min_events:
         started = time.perf_counter()
         say(f"Cox model, linear exposure ({len(panel):,} rows)")
         linear = ExposureHazardModel("linear", covariates=used, max_rows=max_rows, seed=seed).fit(panel)

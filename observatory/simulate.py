@@ -129,7 +129,9 @@ class SimulationConfig:
     adoption_lambda0 : baseline adoption hazard per day (the hazard is ``lambda0 * HR ** k``).
     exposure_rate : rate per day of exposures after the first.
     first_exposure_delay : mean delay in days from an item-bearing comment to a candidate's first exposure.
-    max_exposures : exposures stop after this many (the hazard then stays at ``lambda0 * HR ** max``).
+    max_exposures : exposures stop after this many (the hazard then stays at ``lambda0 * HR ** max``). The default
+        is above what the window allows at the default exposure rate: a low cap (10) makes "adopted at the last
+        exposure" collect every later adoption and bends the exposure curve upwards at its end.
     tasks_per_active_agent : task threads per active agent (default 0.5: over 1,000 at 20,000 agents).
     treated_share : expected share of tasks with multi-agent work.
     cooperation_effect : effect of multi-agent work on the logit of success (negative: cooperation hurts).
@@ -173,9 +175,9 @@ class SimulationConfig:
     cascade_root_window: float = 0.6
     adoption_hazard_ratio: float = 0.53
     adoption_lambda0: float = 1.0
-    exposure_rate: float = 1.0
+    exposure_rate: float = 0.7
     first_exposure_delay: float = 0.5
-    max_exposures: int = 10
+    max_exposures: int = 30
     tasks_per_active_agent: float = 0.5
     treated_share: float = 0.35
     cooperation_effect: float = -0.7

@@ -1,0 +1,50 @@
+"""Shared fixtures: one simulated society, ingested and analysed once per test session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from observatory import _db
+from observatory.simulate import SimulationConfig, load_truth, simulate
+
+
+@dataclass
+class AnalysedSociety:
+    drop: Path
+    db: Path
+    truth: dict
+    results: dict
+
+    def connect(self, read_only: bool = True):
+        return _db.connect(self.db, read_only=read_only)
+
+
+@pytest.fixture(scope="session")
+def society(tmp_path_factory) -> AnalysedSociety:
+    """The default society (20,000 agents, seed 7) through ingest and every analysis, as the main job runs them."""
+    from observatory.adoption import run_adoption
+    from observatory.cascades import build_cascades, fit_cascade_sizes
+    from observatory.cooperation import run_cooperation
+    from observatory.ingest import ingest_drop
+    from observatory.report import write_report
+    from observatory.roles import run_roles
+
+    root = tmp_path_factory.mktemp("society")
+    drop, db = root / "drop", root / "obs.duckdb"
+    simulate(drop, SimulationConfig(n_agents=20_000, seed=7))
+    results = {"ingest": ingest_drop(drop, db)}
+    con = _db.connect(db)
+    try:
+        _db.build_table(con, "agent_activity")
+        results["roles"] = run_roles(con, seed=0)
+        results["cascade_tables"] = build_cascades(con)
+        results["powerlaw"] = fit_cascade_sizes(con, n_bootstrap=200, seed=0)
+        results["adoption"] = run_adoption(con, seed=0)
+        results["cooperation"] = run_cooperation(con)
+        results["report"] = write_report(con, root / "report")
+    finally:
+        con.close()
+    return AnalysedSociety(drop, db, load_truth(drop), results)
