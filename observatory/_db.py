@@ -43,12 +43,38 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, memory_l
     return con
 
 
+MEMORY_ENV_VAR = "OBSERVATORY_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
 def configure(con):
-    """Session settings every step relies on, for connections opened elsewhere (e.g. by Dagster's resource)."""
+    """Session settings every step relies on, for connections opened elsewhere (e.g. by Dagster's resource).
+
+    Timestamps in UTC; DuckDB's own progress bar off (our callers report progress); a memory limit
+    (`$OBSERVATORY_MEMORY_LIMIT`, default 4GB) beyond which DuckDB spills to disk instead of growing.
+    """
     con.execute("SET TimeZone = 'UTC'")
-    # Progress is reported by our own callers; DuckDB's bar would scribble over it on stderr.
     con.execute("SET enable_progress_bar = false")
+    limit = os.environ.get(MEMORY_ENV_VAR) or DEFAULT_MEMORY_LIMIT
+    con.execute(f"SET memory_limit = '{_checked_size(limit)}'")
     return con
+
+
+# The clean views in dependency order. Each is a deduplicating window over its raw table: cheap to define, costly
+# to recompute in every query that reads it at 10^7 rows.
+CLEAN_VIEWS = ("agents", "posts", "submolts", "comments", "votes", "tasks")
+
+
+def materialise_clean_views(con, names=CLEAN_VIEWS) -> None:
+    """Compute the clean views once for this connection: a temporary table of the same name shadows each view
+    (DuckDB resolves temporary objects first), so every later query on this connection reads the table.
+
+    The views stay the definition; the shadows live until the connection closes. Call it again after an ingest.
+    """
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    for name in names:
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM main.{name}")
 
 
 def _checked_size(size: str) -> str:

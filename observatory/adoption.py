@@ -39,6 +39,7 @@ def build_adoption_panel(con) -> pd.DataFrame:
     `agent_features` when the roles step has run (0 otherwise, and the covariate is then dropped from the model).
     """
     _db.configure(con)
+    _db.materialise_clean_views(con, ("posts", "comments"))
     _db.build_table(con, "adoption_subjects")
     _db.build_table(con, "adoption_panel")
     in_degree = "coalesce(f.in_degree, 0)" if _table_exists(con, "agent_features") else "0"

@@ -48,6 +48,7 @@ def build_task_events(con, config: CooperationConfig | None = None) -> int:
     """(Re)build `task_events` from the staging views; returns its row count."""
     config = config or CooperationConfig()
     _db.configure(con)
+    _db.materialise_clean_views(con)
     for name in ("task_min_comments", "task_min_participants", "task_min_span_hours", "task_success_threshold"):
         con.execute(f"SET VARIABLE {name} = ?", [getattr(config, name)])
     return _db.build_table(con, "task_events")
@@ -137,19 +138,19 @@ def _write_tables(con, comparable: pd.DataFrame, matcher: PropensityMatcher | No
                   "cooperation_balance": pd.DataFrame(columns=["covariate", "smd_before", "smd_after"]),
                   "cooperation_outcomes": pd.DataFrame(columns=["quantity", "estimate"])}
     else:
+        # matches_ holds index labels of the frame given to fit(): turn them into task ids.
         matches = matcher.matches_.copy()
         ids = comparable["task_id"]
-        treated_col = [c for c in matches.columns if "treated" in c and "index" in c]
-        control_col = [c for c in matches.columns if "control" in c and "index" in c]
-        if treated_col and control_col:
-            matches["treated_task_id"] = ids.loc[matches[treated_col[0]].to_numpy()].to_numpy()
-            matches["control_task_id"] = ids.loc[matches[control_col[0]].to_numpy()].to_numpy()
+        matches.insert(1, "treated_task_id", ids.loc[matches["treated"].to_numpy()].to_numpy())
+        matches.insert(2, "control_task_id", ids.loc[matches["control"].to_numpy()].to_numpy())
         balance = matcher.balance_.reset_index()
         balance.columns = [str(c) for c in balance.columns]
         d = matcher.to_dict()
+        m_naive, m_naive_ci = matcher.naive_rate_difference_, [float(x) for x in matcher.naive_rate_difference_ci_]
         rows = [
             ("n_treated", d["n_treated"], None, None), ("n_control", d["n_control"], None, None),
             ("n_matched", d["n_matched"], None, None), ("n_unmatched_treated", d["n_unmatched_treated"], None, None),
+            ("success_rate_difference_naive", float(m_naive), *m_naive_ci),
             ("success_rate_difference_matched", d["rate_difference"], *d["rate_difference_ci"]),
             ("mcnemar_p_value", d["mcnemar_p_value"], None, None),
             ("quality_difference_matched", d["att"], *d["att_ci"]),

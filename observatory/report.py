@@ -49,8 +49,8 @@ def _table_exists(con, name: str) -> bool:
 
 def _clean(value):
     """JSON-ready: numpy scalars to Python, NaN to null."""
-    if hasattr(value, "item"):
-        value = value.item()
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()  # numpy scalars and arrays alike
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (list, tuple)):
@@ -158,25 +158,138 @@ def provenance(con) -> dict:
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
+        "platform": platform.platform(),
         "packages": versions,
         "inputs": inputs,
     }
 
 
-def write_report(con, out_dir: str | Path, *, parameters: dict | None = None) -> Path:
-    """Write `findings.json` and `index.html` into `out_dir`; returns the HTML path."""
+# Result tables exported beside the report, as Parquet and CSV.
+EXPORTED_TABLES = (
+    "agent_activity", "agent_features", "agent_roles", "role_profiles", "role_k_selection", "interaction_edges",
+    "items", "adoptions", "exposures", "cascades", "cascade_edges", "cascade_powerlaw",
+    "cascade_powerlaw_comparisons", "cascade_ccdf", "adoption_subjects", "adoption_panel", "adoption_cox",
+    "exposure_curve", "task_events", "cooperation_matches", "cooperation_balance", "cooperation_outcomes",
+    "cooperation_success_rates", "quarantine",
+)
+VIEWS = ("hubs", "top_cascades", "task_matches", "headline")
+
+
+def create_researcher_views(con) -> list[str]:
+    """Create the documented views of `sql/views/` whose tables exist; returns the names created."""
+    created = []
+    for name in VIEWS:
+        text = (_db.sql_dir() / "views" / f"{name}.sql").read_text()
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{text}")
+        except Exception:  # noqa: BLE001 - a view over an analysis that has not run yet is simply not created
+            continue
+        created.append(name)
+    return created
+
+
+def export_tables(con, out_dir: Path) -> list[dict]:
+    """Write every result table that exists as `tables/<name>.parquet` and `.csv`; returns what was written."""
+    folder = out_dir / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in EXPORTED_TABLES:
+        if not _table_exists(con, name):
+            continue
+        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        for fmt, options in (("parquet", "(FORMAT parquet)"), ("csv", "(FORMAT csv, HEADER true)")):
+            path = folder / f"{name}.{fmt}"
+            con.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_path(path)}' {options}")
+        written.append({"table": name, "rows": rows, "parquet": f"tables/{name}.parquet", "csv": f"tables/{name}.csv"})
+    return written
+
+
+def _sql_path(path: Path) -> str:
+    # COPY ... TO takes a literal, not a parameter: the path is ours (out_dir/tables/<known name>), quotes doubled.
+    return str(path).replace("'", "''")
+
+
+def _rows(con, sql: str, limit: int | None = None) -> list[dict]:
+    frame = con.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).df()
+    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def report_context(con) -> dict:
+    """Everything the report template shows, read from the database."""
+    from . import _charts
+
+    views = create_researcher_views(con)
+    context: dict = {"views": views}
+    context["headline"] = _rows(con, "SELECT * FROM headline") if "headline" in views else []
+    context["hubs"] = _rows(con, "SELECT * FROM hubs", limit=10) if "hubs" in views else []
+    context["top_cascades"] = _rows(con, "SELECT * FROM top_cascades", limit=10) if "top_cascades" in views else []
+    context["task_matches"] = _rows(con, "SELECT * FROM task_matches", limit=10) if "task_matches" in views else []
+    for name, sql in (
+        ("k_selection", "SELECT * FROM role_k_selection ORDER BY k"),
+        ("role_profiles", "SELECT role, agents, share, posts_median, comments_median, in_strength_median, "
+                          "reciprocity_median, coreness_median FROM role_profiles ORDER BY agents DESC"),
+        ("comparisons", "SELECT alternative, R, p, normalized_R, nested, verdict FROM cascade_powerlaw_comparisons"),
+        ("powerlaw", "SELECT * FROM cascade_powerlaw"),
+        ("cascade_stats", "SELECT kind, count(*) AS cascades, sum(size) AS adoptions, max(size) AS largest, "
+                          "avg(depth) AS mean_depth, max(depth) AS max_depth, avg(structural_virality) AS mean_virality "
+                          "FROM cascades GROUP BY kind ORDER BY kind"),
+        ("cox", "SELECT * FROM adoption_cox ORDER BY model, term"),
+        ("curve", "SELECT * FROM exposure_curve ORDER BY k"),
+        ("balance", "SELECT * FROM cooperation_balance"),
+        ("outcomes", "SELECT * FROM cooperation_outcomes"),
+        ("quarantine", "SELECT entity, reason, count(*) AS rows FROM quarantine GROUP BY ALL ORDER BY ALL"),
+    ):
+        try:
+            context[name] = _rows(con, sql)
+        except Exception:  # noqa: BLE001 - the analysis has not run: its section says so
+            context[name] = []
+    context["charts"] = {}
+    for name, draw in _charts.CHARTS.items():
+        fig = draw(con)
+        if fig is not None:
+            context["charts"][name] = _charts.to_svg(fig)
+    return context
+
+
+def write_report(con, out_dir: str | Path, *, parameters: dict | None = None, export: bool = True) -> Path:
+    """Write `findings.json`, `index.html` and (with `export`) every result table as Parquet and CSV into `out_dir`.
+
+    The HTML is self-contained: styles inline, charts as inline SVG, no script and no network access. Every
+    agent-written string reaches it through Jinja2's autoescaping (SVG text is escaped by matplotlib's writer).
+    """
+    started = datetime.now(timezone.utc)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _db.configure(con)
     findings = collect_findings(con)
     prov = provenance(con)
     prov["parameters"] = parameters or {}
+    context = report_context(con)
+    prov["exports"] = export_tables(con, out) if export else []
+    prov["report_seconds"] = round((datetime.now(timezone.utc) - started).total_seconds(), 2)
     (out / "findings.json").write_text(json.dumps({**findings, "provenance": prov}, indent=2, default=str) + "\n")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(dashboards_dir()),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )
-    html = env.get_template("report.html.j2").render(findings=findings, provenance=prov)
+    env.filters["num"] = _format_number
+    html = env.get_template("report.html.j2").render(findings=findings, provenance=prov, **context)
     path = out / "index.html"
     path.write_text(html)
     return path
+
+
+def _format_number(value, digits: int = 3) -> str:
+    """Numbers as a reader wants them: integers with thousands separators, reals to `digits` significant digits."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 100):
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    return str(value)

@@ -24,7 +24,8 @@ class AnalysedSociety:
 
 @pytest.fixture(scope="session")
 def society(tmp_path_factory) -> AnalysedSociety:
-    """The default society (20,000 agents, seed 7) through ingest and every analysis, as the main job runs them."""
+    """The demo society (20,000 agents, seed 7, 0.1% injected bad records) through ingest and every analysis, as
+    `make demo` runs them."""
     from observatory.adoption import run_adoption
     from observatory.cascades import build_cascades, fit_cascade_sizes
     from observatory.cooperation import run_cooperation
@@ -34,7 +35,7 @@ def society(tmp_path_factory) -> AnalysedSociety:
 
     root = tmp_path_factory.mktemp("society")
     drop, db = root / "drop", root / "obs.duckdb"
-    simulate(drop, SimulationConfig(n_agents=20_000, seed=7))
+    simulate(drop, SimulationConfig(n_agents=20_000, seed=7, bad_rate=0.001))
     results = {"ingest": ingest_drop(drop, db)}
     con = _db.connect(db)
     try:
