@@ -334,3 +334,11 @@ CHARTS = {
     "love_plot": love_plot,
     "effects_forest": effects_forest,
 }
+
+
+def markdown_image(con, name: str, dpi: int = 70) -> str | None:
+    """A chart as a Markdown image with an inline PNG, for metadata panels (the Dagster UI); None if not drawable."""
+    fig = CHARTS[name](con)
+    if fig is None:
+        return None
+    return f"![{name}](data:image/png;base64,{to_png_base64(fig, dpi=dpi)})"

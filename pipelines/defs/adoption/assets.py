@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
+from observatory._charts import markdown_image
 from observatory.adoption import run_adoption
 from pipelines.defs.cascades.assets import CASCADE_KEYS
 from pipelines.defs.population.assets import AGENT_ACTIVITY
@@ -33,6 +34,7 @@ def adoption(context: dg.AssetExecutionContext, config: AdoptionConfig, duckdb: 
         result = run_adoption(con, max_rows=config.max_rows, max_exposures=config.max_exposures, seed=config.seed,
                               progress=context.log.info)
         counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in ADOPTION_KEYS}
+        plots = {"adoption_cox": markdown_image(con, "hazard_forest"), "exposure_curve": markdown_image(con, "exposure_curve")}
     context.log.info("\n" + result.summary())
     for name, key in ADOPTION_KEYS.items():
         metadata = {"rows": dg.MetadataValue.int(int(counts[name]))}
@@ -46,4 +48,6 @@ def adoption(context: dg.AssetExecutionContext, config: AdoptionConfig, duckdb: 
                 "subjects": dg.MetadataValue.int(result.n_subjects),
                 "verdict": dg.MetadataValue.text(result.verdict),
             })
+        if plots.get(name):
+            metadata["plot"] = dg.MetadataValue.md(plots[name])
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)

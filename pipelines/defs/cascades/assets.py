@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
+from observatory._charts import markdown_image
 from observatory.cascades import TABLES, CascadeConfig, build_cascades, fit_cascade_sizes
 from pipelines.defs.ingest.assets import STAGING_KEYS
 
@@ -54,6 +55,7 @@ def cascade_powerlaw(context: dg.AssetExecutionContext, config: PowerLawConfig, 
     with duckdb.get_connection() as con:
         _db.configure(con)
         fit = fit_cascade_sizes(con, n_bootstrap=config.n_bootstrap, seed=config.seed, method=config.method)
+        plot = markdown_image(con, "cascade_ccdf") if fit is not None else None
     if fit is None:
         return dg.MaterializeResult(metadata={"fitted": False})
     d = fit.to_dict()
@@ -68,4 +70,5 @@ def cascade_powerlaw(context: dg.AssetExecutionContext, config: PowerLawConfig, 
         "ks_p_value": dg.MetadataValue.float(float(d["ks_p_value"] if d["ks_p_value"] is not None else float("nan"))),
         "verdict": dg.MetadataValue.text(d["verdict"]),
         "comparisons": dg.MetadataValue.md(fit.comparisons_.drop(columns=["parameters"]).to_markdown(index=False)),
+        **({"plot": dg.MetadataValue.md(plot)} if plot else {}),
     })

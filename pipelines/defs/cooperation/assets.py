@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
+from observatory._charts import markdown_image
 from observatory.cooperation import CooperationConfig, run_cooperation
 from pipelines.defs.ingest.assets import STAGING_KEYS
 
@@ -34,6 +35,8 @@ def cooperation(context: dg.AssetExecutionContext, config: CooperationRunConfig,
         _db.configure(con)
         result = run_cooperation(con, CooperationConfig(**config.model_dump()))
         counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in COOPERATION_KEYS}
+        plots = {"cooperation_balance": markdown_image(con, "love_plot"),
+                 "cooperation_outcomes": markdown_image(con, "effects_forest")}
     context.log.info("\n" + result.summary())
     m = result.matcher
     for name, key in COOPERATION_KEYS.items():
@@ -48,4 +51,6 @@ def cooperation(context: dg.AssetExecutionContext, config: CooperationRunConfig,
                 "warnings": dg.MetadataValue.json(list(m.warnings_)),
                 "outcome_source": dg.MetadataValue.text(result.outcome_source),
             })
+        if plots.get(name):
+            metadata["plot"] = dg.MetadataValue.md(plots[name])
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)

@@ -20,11 +20,19 @@ def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.Mate
     out = reports_dir()
     with duckdb.get_connection() as con:
         _db.configure(con)
-        html = write_report(con, out, parameters={"run_id": context.run_id})
+        # The run's configuration (seeds, thresholds, bootstrap sizes) is what a reader needs to rerun it.
+        parameters = {"dagster_run_id": context.run_id, "run_config": context.run.run_config}
+        html = write_report(con, out, parameters=parameters)
+        try:
+            headline = con.execute("SELECT key, value, ci_lower, ci_upper, n, study FROM headline").df()
+        except Exception:  # noqa: BLE001 - the headline view needs every analysis; without them the report says so
+            headline = None
     context.log.info(f"report written to {html.resolve()}")
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(html.resolve())),
             "findings": dg.MetadataValue.path(str((out / "findings.json").resolve())),
+            **({"headline": dg.MetadataValue.md(headline.to_markdown(index=False, floatfmt=".4g"))}
+               if headline is not None else {}),
         }
     )

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
+from observatory._charts import markdown_image
 from observatory.roles import run_roles
 from pipelines.defs.ingest.assets import STAGING_KEYS
 from pipelines.defs.population.assets import AGENT_ACTIVITY
@@ -43,6 +44,8 @@ def roles(context: dg.AssetExecutionContext, config: RolesConfig, duckdb: DuckDB
             progress=context.log.info,
         )
         counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in ROLE_KEYS}
+        plots = {"role_k_selection": markdown_image(con, "k_selection"), "agent_roles": markdown_image(con, "role_sizes"),
+                 "role_profiles": markdown_image(con, "role_heatmap")}
     context.log.info("\n" + result.summary())
     selection = result.k_selection[["k", "silhouette", "silhouette_sd", "bic", "stability_ari", "min_share",
                                     "degenerate", "chosen"]]
@@ -62,4 +65,6 @@ def roles(context: dg.AssetExecutionContext, config: RolesConfig, duckdb: DuckDB
             })
         if name == "role_k_selection":
             metadata["k_selection"] = dg.MetadataValue.md(selection.to_markdown(index=False))
+        if plots.get(name):
+            metadata["plot"] = dg.MetadataValue.md(plots[name])
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
