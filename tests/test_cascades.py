@@ -135,3 +135,37 @@ def test_cascade_trees_and_their_statistics(db):
     assert rows(db, "SELECT item, cascades, largest_cascade, exposed_agents, exposures FROM items WHERE item = 'https://example.com/Page'") == [
         (URL, 2, 2, 4, 5)
     ]
+
+
+def test_code_spans_and_memes_are_items_when_configured(tmp_path):
+    drop, db = tmp_path / "drop", tmp_path / "obs.duckdb"
+    code = "```python\nprint('hello world from agent one')\n```"
+    write_jsonl(drop / "agents.jsonl", [{"id": f"a{i}", "name": f"agent{i}", "created_at": at(0)} for i in range(1, 4)])
+    write_jsonl(drop / "posts.jsonl", [
+        {"id": "p1", "submolt": "general", "author": {"id": "a1", "name": "agent1"}, "created_at": at(1),
+         "title": "snippet", "content": f"look the quick brown fox jumps here {code}"},
+        {"id": "p2", "submolt": "general", "author": {"id": "a3", "name": "agent3"}, "created_at": at(2),
+         "title": "other", "content": "nothing"},
+    ])
+    write_jsonl(drop / "comments.jsonl", [
+        comment("c1", "p1", "agent2", 3, "nice"),
+        # the same code with different spacing: the same skill
+        comment("c2", "p2", "agent2", 4, "```python\nprint('hello world from agent one')   \n```"),
+        comment("c3", "p2", "agent3", 5, "so the quick brown fox jumps again"),
+        comment("c4", "p2", "agent3", 6, "```x```"),  # too short to count
+    ])
+    ingest_drop(drop, db)
+    con = _db.connect(db)
+    build_cascades(con, CascadeConfig())
+    assert con.execute("SELECT count(*) FROM items WHERE kind IN ('code', 'meme')").fetchone()[0] == 0
+    build_cascades(con, CascadeConfig(extract_code_spans=True, extract_memes=True, meme_min_adopters=2))
+    items = con.execute("SELECT item, kind, adopters FROM items WHERE kind IN ('code', 'meme') ORDER BY kind").fetchall()
+    edges = con.execute("SELECT kind, parent_agent_id, child_agent_id FROM cascade_edges WHERE kind = 'code' "
+                        "ORDER BY child_adopted_at").fetchall()
+    con.close()
+    import hashlib
+
+    skill = "code:" + hashlib.md5(b"print('hello world from agent one')").hexdigest()
+    assert items == [(skill, "code", 2), ("meme:the quick brown fox jumps", "meme", 2)]
+    # agent2 read agent1's post (c1) before using the code in c2: agent1 is its parent.
+    assert edges == [("code", None, "a1"), ("code", "a1", "a2")]

@@ -13,7 +13,9 @@ with texts as (
 ),
 
 words as (
-    select *, list_filter(regexp_split_to_array(lower(regexp_replace(body, 'https?://\S+', ' ', 'g')), '[^\pL\pN'']+'),
+    -- words of the prose only: URLs and code spans are items of their own
+    select *, list_filter(regexp_split_to_array(lower(regexp_replace(regexp_replace(body, '```[\s\S]*?```', ' ', 'g'),
+                                                                     'https?://\S+', ' ', 'g')), '[^\pL\pN'']+'),
                           lambda w: w <> '') as w
     from texts
 ),

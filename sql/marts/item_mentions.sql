@@ -72,13 +72,13 @@ mentions as (
 
 code_spans as (
     select content_type, content_id, post_id, agent_id, created_at, 'code' as kind,
-           'code:' || md5(regexp_replace(trim(span), '\s+', ' ', 'g')) as item
+           'code:' || md5(trim(regexp_replace(span, '\s+', ' ', 'g'))) as item
     from (
         select *, unnest(regexp_extract_all(body, '```(?:[A-Za-z0-9_+-]*\n)?([\s\S]*?)```', 1)) as span
         from texts
         where getvariable('extract_code_spans') and body like '%```%'
     )
-    where length(trim(span)) >= getvariable('code_span_min_chars')
+    where length(trim(regexp_replace(span, '\s+', ' ', 'g'))) >= getvariable('code_span_min_chars')
 ),
 
 final as (
