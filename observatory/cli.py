@@ -40,7 +40,7 @@ def _print_frame(frame, title: str | None = None) -> None:
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*("" if v is None or (isinstance(v, float) and v != v) else str(v) for v in row))
     out.print(table)
 
 
