@@ -49,7 +49,7 @@ class StepClock:
         self._stop.set()
 
 
-def networkx_extrapolation(con, sizes=(1000, 2000, 4000), seed=0) -> dict:
+def networkx_extrapolation(con, sizes=(500, 1000, 2000), seed=0) -> dict:
     """Time networkx's exact betweenness, clustering and k-core on subgraphs; extrapolate to the whole graph.
 
     Subgraphs are snowball samples (breadth-first from a random agent, chosen with igraph on the whole graph), which
