@@ -197,7 +197,9 @@ class _CountingProcessCox:
         """Newton-Raphson with step halving on the penalised log partial likelihood, from beta = 0.
 
         Converged when the Newton decrement g' H^-1 g falls below `tol`, or when it is below 1e-8 and no step
-        along the Newton direction raises the likelihood any more (the floating-point floor of a large panel).
+        along the Newton direction raises the likelihood any more, or when it is below 1e-6 (the estimate is within
+        a thousandth of a standard error of the optimum) and a step changes the likelihood only by rounding: the
+        floating-point floor of a large panel.
         """
         beta = np.zeros(self.n_covariates)
 
@@ -227,7 +229,13 @@ class _CountingProcessCox:
                 while step_size >= 1e-8:
                     candidate = penalised(beta + step_size * step)
                     if np.isfinite(candidate.log_likelihood) and candidate.log_likelihood >= current.log_likelihood:
+                        gain = candidate.log_likelihood - current.log_likelihood
                         beta, current = beta + step_size * step, candidate
+                        # The floating-point floor of a large panel: the decrement (the squared distance to the
+                        # optimum in standard-error units) is below 1e-6 and a full step no longer changes the
+                        # likelihood beyond rounding. Further iterations would only repeat this step.
+                        if newton_decrement < 1e-6 and gain <= 1e-12 * max(1.0, abs(current.log_likelihood)):
+                            converged = True
                         break
                     step_size /= 2
                 else:
