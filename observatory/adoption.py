@@ -3,8 +3,8 @@
 The study fitted a Cox model with exposure as its only covariate on the 100 largest cascades, censoring
 non-adopters at the cascade's last adoption, and reported a hazard ratio of 0.53; a replication found 1.009. Here
 the panel covers every (agent, item) pair with an exposure, non-adopters are censored at the end of the observation
-window, the agent's activity and in-degree and the item's adopters so far and age are covariates, standard errors
-are clustered by agent, and the proportional-hazards assumption is tested. The exposure curve and the study's
+window, the agent's activity, in-degree and structural role and the item's adopters so far and age are covariates,
+standard errors are clustered by agent, and the proportional-hazards assumption is tested. The exposure curve and the study's
 saturation test turn the numbers into a computed verdict.
 
 Tables written: `adoption_subjects`, `adoption_panel`, `adoption_cox` (one row per model and term),
@@ -42,17 +42,30 @@ def build_adoption_panel(con) -> pd.DataFrame:
     _db.materialise_clean_views(con, ("posts", "comments"))
     _db.build_table(con, "adoption_subjects")
     _db.build_table(con, "adoption_panel")
-    in_degree = "coalesce(f.in_degree, 0)" if _table_exists(con, "agent_features") else "0"
-    join = "LEFT JOIN agent_features f ON f.agent_id = p.agent_id" if _table_exists(con, "agent_features") else ""
+    has_features, has_roles = _table_exists(con, "agent_features"), _table_exists(con, "agent_roles")
+    in_degree = "coalesce(f.in_degree, 0)" if has_features else "0"
+    joins = ("LEFT JOIN agent_features f ON f.agent_id = p.agent_id " if has_features else "") + (
+        "LEFT JOIN agent_roles r ON r.agent_id = p.agent_id " if has_roles else "")
+    # Roles enter as indicators against the periphery (the largest group), one per other role found.
+    roles = [row[0] for row in con.execute(
+        "SELECT DISTINCT role FROM agent_roles WHERE active AND role <> 'periphery' ORDER BY role").fetchall()] \
+        if has_roles else []
+    role_columns = "".join(
+        f", CAST(coalesce(r.role, '') = ? AS DOUBLE) AS \"role_{_identifier(role)}\"" for role in roles)
     return con.execute(
         f"""
         SELECT p.agent_id, p.item AS item_id, p.start, p.stop, p.event, p.exposures, p.log_activity,
                ln(1 + {in_degree}) AS log_in_degree, ln(1 + p.item_adopters_before) AS log_item_adopters_before,
-               p.item_age_hours / 24.0 AS item_age_days
-        FROM adoption_panel p {join}
+               p.item_age_hours / 24.0 AS item_age_days {role_columns}
+        FROM adoption_panel p {joins}
         ORDER BY p.agent_id, p.item, p.start
-        """
+        """,
+        roles,
     ).df()
+
+
+def _identifier(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text.lower())
 
 
 @dataclass
@@ -150,8 +163,10 @@ def run_adoption(
     say("exposure panel (SQL)")
     panel = build_adoption_panel(con)
     timings["panel"] = time.perf_counter() - started
-    # A covariate that does not vary cannot be estimated (e.g. in-degree before the roles step has run).
-    used = [c for c in covariates if c in panel and panel[c].nunique() > 1]
+    # A covariate that does not vary cannot be estimated (e.g. in-degree before the roles step has run). Role
+    # indicators, when the roles step has run, join the covariates.
+    candidates = list(covariates) + [c for c in panel.columns if c.startswith("role_")]
+    used = [c for c in candidates if c in panel and panel[c].nunique() > 1]
     n_subjects = int(panel.groupby(["agent_id", "item_id"]).ngroups) if len(panel) else 0
     n_events = int(panel["event"].sum()) if len(panel) else 0
     linear = log1p = curve = None
