@@ -8,8 +8,9 @@ reads (`agents`, `posts`, `comments`, ...) are defined by the SQL under `sql/sta
 
 Guarantees:
 
-* One transaction per drop: a file that cannot be read at all fails the drop with an :class:`IngestError` naming
-  the file, and the database is left exactly as it was.
+* All or nothing per drop: a file that cannot be read at all fails the drop with an :class:`IngestError` naming
+  the file, and the database is left as it was. Rows land one transaction per file (memory stays flat whatever
+  the drop's size); the clean views read only finished drops, and a failed drop's rows are removed.
 * Idempotent: every file is logged in `ingest_log` with its SHA-256; a file whose content was ingested before is
   skipped, so ingesting the same drop twice changes nothing.
 * Nothing is dropped silently: every line read is either loaded or quarantined, and the report says how many.
@@ -685,6 +686,27 @@ def _work_connection(memory_limit: str | None):
 # A whole drop
 
 
+def remove_unfinished_drops(con) -> int:
+    """Delete every row of drops that did not finish (a failed or interrupted ingest); returns how many drops."""
+    from ._contract import ENTITIES
+
+    unfinished = [row[0] for row in con.execute(
+        "SELECT drop_seq FROM ingest_drops WHERE finished_at IS NULL").fetchall()]
+    if not unfinished:
+        return 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in [e.raw_table for e in ENTITIES] + ["quarantine_rows", "ingest_log"]:
+            con.execute(f"DELETE FROM {table} WHERE {'_drop_seq' if table.startswith('raw_') else 'drop_seq'} "
+                        "IN (SELECT drop_seq FROM ingest_drops WHERE finished_at IS NULL)")
+        con.execute("DELETE FROM ingest_drops WHERE finished_at IS NULL")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return len(unfinished)
+
+
 def ingest_drop(
     drop: str | Path,
     db: str | Path | None = None,
@@ -717,6 +739,7 @@ def ingest_drop(
     try:
         _db.configure(con)
         _db.ensure_schema(con)
+        remove_unfinished_drops(con)
         files, ignored = discover_drop(drop)
         seen = {row[0] for row in con.execute("SELECT content_sha256 FROM ingest_log").fetchall()}
         reports: list[FileReport] = []
@@ -738,21 +761,33 @@ def ingest_drop(
         work = _work_connection(memory_limit)
         if memory_limit:
             con.execute(f"SET memory_limit = '{_db._checked_size(memory_limit)}'")
-        con.execute("BEGIN TRANSACTION")
+        # A drop is all or nothing for every reader: its rows land file by file (one transaction per file keeps
+        # memory flat: a single transaction holding 10^7 rows held them all in memory until commit), and the clean
+        # views read only drops whose `finished_at` is set, which the last transaction does. A failure removes
+        # what the drop had landed; a crash leaves an unfinished drop that no view reads and the next ingest removes.
+        con.execute("INSERT INTO ingest_drops (drop_seq, drop_path, started_at) VALUES (?, ?, ?)",
+                    [drop_seq, str(drop), datetime.now(timezone.utc)])
         try:
-            now = datetime.now(timezone.utc)
-            con.execute("INSERT INTO ingest_drops (drop_seq, drop_path, started_at) VALUES (?, ?, ?)", [drop_seq, str(drop), now])
             for f, report in todo:
                 file_started = datetime.now(timezone.utc)
-                loaded = _FileLoader(con, work, drop_seq, f, report.file, progress).load()
-                report.rows_read, report.rows_loaded = loaded.rows_read, loaded.rows_loaded
-                report.rows_quarantined, report.reasons = loaded.rows_quarantined, loaded.reasons
-                con.execute(
-                    "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [drop_seq, report.file, report.entity, report.format, report.sha256, report.bytes,
-                     report.rows_read, report.rows_loaded, report.rows_quarantined, file_started,
-                     datetime.now(timezone.utc)],
-                )
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    loaded = _FileLoader(con, work, drop_seq, f, report.file, progress).load()
+                    report.rows_read, report.rows_loaded = loaded.rows_read, loaded.rows_loaded
+                    report.rows_quarantined, report.reasons = loaded.rows_quarantined, loaded.reasons
+                    con.execute(
+                        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [drop_seq, report.file, report.entity, report.format, report.sha256, report.bytes,
+                         report.rows_read, report.rows_loaded, report.rows_quarantined, file_started,
+                         datetime.now(timezone.utc)],
+                    )
+                    con.execute("COMMIT")
+                except IngestError:
+                    con.execute("ROLLBACK")
+                    raise
+                except Exception as exc:
+                    con.execute("ROLLBACK")
+                    raise IngestError(f"{f.path}: {exc}") from exc
             fresh = [r for _, r in todo]
             con.execute(
                 "UPDATE ingest_drops SET finished_at = ?, files = ?, rows_read = ?, rows_loaded = ?, rows_quarantined = ? "
@@ -760,13 +795,9 @@ def ingest_drop(
                 [datetime.now(timezone.utc), len(fresh), sum(r.rows_read for r in fresh),
                  sum(r.rows_loaded for r in fresh), sum(r.rows_quarantined for r in fresh), drop_seq],
             )
-            con.execute("COMMIT")
-        except IngestError:
-            con.execute("ROLLBACK")
+        except BaseException:
+            remove_unfinished_drops(con)
             raise
-        except Exception as exc:
-            con.execute("ROLLBACK")
-            raise IngestError(f"{f.path}: {exc}") from exc
         finally:
             work.close()
         return IngestReport(str(drop), drop_seq, reports, ignored, time.perf_counter() - started)

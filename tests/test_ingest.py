@@ -434,3 +434,27 @@ def test_parquet_bad_rows_keep_their_row_number_and_raw_text(tmp_path):
     rows = quarantine(db)
     assert [row[:6] for row in rows] == [(str(path), 2, "agents", "bad_timestamp", "created_at", "not a time")]
     assert json.loads(rows[0][6])["name"] == "bob"
+
+
+def test_an_interrupted_drop_is_invisible_and_removed_by_the_next_ingest(tmp_path):
+    """A crash between files leaves an unfinished drop: no clean view reads it, and the next ingest removes it."""
+    db = tmp_path / "obs.duckdb"
+    first = tmp_path / "first"
+    _write_drop(first, "jsonl", "api")
+    ingest_drop(first, db)
+    con = _db.connect(db)
+    # What an interrupted ingest leaves behind: a drop without finished_at, and some of its rows.
+    con.execute("INSERT INTO ingest_drops (drop_seq, drop_path, started_at) VALUES (2, 'crashed', now())")
+    con.execute("INSERT INTO raw_agents (id, name, created_at, _drop_seq, _file, _line) "
+                "VALUES ('a9', 'ghost', now(), 2, 'crashed/agents.jsonl', 1)")
+    con.execute("INSERT INTO quarantine_rows VALUES (2, 'crashed/agents.jsonl', 2, 'agents', 'not_json', NULL, NULL, 'x', NULL)")
+    assert con.execute("SELECT count(*) FROM agents WHERE id = 'a9'").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
+    con.close()
+    later = tmp_path / "later"
+    write_jsonl(later / "agents.jsonl", [{"id": "a7", "name": "late", "created_at": "2026-02-01T00:00:00Z"}])
+    report = ingest_drop(later, db)
+    assert report.drop_seq == 2
+    assert query(db, "SELECT count(*) FROM raw_agents WHERE _file LIKE 'crashed%'") == [(0,)]
+    assert query(db, "SELECT count(*) FROM quarantine_rows") == [(0,)]
+    assert query(db, "SELECT drop_seq, drop_path FROM ingest_drops ORDER BY drop_seq") == [(1, str(first)), (2, str(later))]
