@@ -19,13 +19,27 @@ def default_db_path() -> Path:
     return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
 
 
-def sql_dir() -> Path:
-    """The `sql/` folder: beside the package in a source checkout, inside it in an installed wheel."""
+def project_dir(name: str) -> Path:
+    """A folder shipped with the project (`sql/`, `dashboards/`): beside the package in a source checkout, inside
+    it in an installed wheel."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "sql", here / "sql"):
+    for candidate in (here.parent / name, here / name):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError("the sql/ folder is missing from this installation")
+    raise FileNotFoundError(f"the {name}/ folder is missing from this installation")
+
+
+def sql_dir() -> Path:
+    return project_dir("sql")
+
+
+def write_table(con, name: str, frame) -> None:
+    """(Re)create table `name` from a pandas DataFrame or Arrow table."""
+    con.register("_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
+    finally:
+        con.unregister("_frame")
 
 
 def connect(path: str | Path | None = None, *, read_only: bool = False, memory_limit: str | None = None):

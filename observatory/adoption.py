@@ -191,9 +191,5 @@ def run_adoption(
         curve_table["curvature_coef"] = curve.curvature_coef_
         curve_table["curvature_p_value"] = curve.curvature_p_value_
     for name, frame in (("adoption_cox", cox), ("exposure_curve", curve_table)):
-        con.register("_frame", frame)
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
-        finally:
-            con.unregister("_frame")
+        _db.write_table(con, name, frame)
     return AdoptionResult(linear, log1p, curve, used, len(panel), n_subjects, n_events, timings)

@@ -114,9 +114,5 @@ def fit_cascade_sizes(
         if frame.empty:
             con.execute(f"DROP TABLE IF EXISTS {name}")
             continue
-        con.register("_frame", frame)
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
-        finally:
-            con.unregister("_frame")
+        _db.write_table(con, name, frame)
     return fit

@@ -172,8 +172,4 @@ def _write_tables(con, comparable: pd.DataFrame, matcher: PropensityMatcher | No
         if frames_rates is not None:
             frames["cooperation_success_rates"] = frames_rates
     for name, frame in frames.items():
-        con.register("_frame", frame)
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
-        finally:
-            con.unregister("_frame")
+        _db.write_table(con, name, frame)

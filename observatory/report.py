@@ -34,11 +34,7 @@ PACKAGES = ("molt-observatory", "duckdb", "pyarrow", "numpy", "scipy", "pandas",
 
 
 def dashboards_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "dashboards", here / "dashboards"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("the dashboards/ folder is missing from this installation")
+    return _db.project_dir("dashboards")
 
 
 def _table_exists(con, name: str) -> bool:

@@ -176,11 +176,7 @@ def compute_agent_features(
     features["burstiness"] = features["burstiness"].astype(float)
     ordered = ["agent_id"] + ACTIVITY_FEATURES + ["submolts"] + GRAPH_FEATURES + ["first_activity", "last_activity"]
     features = features[ordered]
-    con.register("_features", features)
-    try:
-        con.execute("CREATE OR REPLACE TABLE agent_features AS SELECT * FROM _features")
-    finally:
-        con.unregister("_features")
+    _db.write_table(con, "agent_features", features)
     return features
 
 
@@ -536,11 +532,7 @@ def run_roles(
     k_selection = model.summary.reset_index()
     k_selection["sizes"] = k_selection["sizes"].map(lambda s: [int(v) for v in s])
     for name, frame in (("role_profiles", profiles), ("role_k_selection", k_selection)):
-        con.register("_frame", frame)
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
-        finally:
-            con.unregister("_frame")
+        _db.write_table(con, name, frame)
 
     registered = con.execute("SELECT count(*) FROM agents").fetchone()[0]
     active = len(features)
