@@ -37,7 +37,6 @@ def main() -> None:
     con = _db.connect(db)
     results: list = []
     with Step("agent activity (SQL)", results):
-        _db.materialise_clean_views(con)
         _db.build_table(con, "agent_activity")
     with Step("items, adoptions, exposures, trees (SQL)", results):
         counts = build_cascades(con)

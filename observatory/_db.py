@@ -74,27 +74,55 @@ def configure(con):
     return con
 
 
-# The clean views in dependency order. Each is a deduplicating window over its raw table: cheap to define, costly
-# to recompute in every query that reads it at 10^7 rows.
-CLEAN_VIEWS = ("agents", "posts", "submolts", "comments", "votes", "tasks")
-
-
-def materialise_clean_views(con, names=CLEAN_VIEWS) -> None:
-    """Compute the clean views once for this connection: a temporary table of the same name shadows each view
-    (DuckDB resolves temporary objects first), so every later query on this connection reads the table.
-
-    The views stay the definition; the shadows live until the connection closes. Call it again after an ingest.
-    """
-    for name in names:
-        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
-    for name in names:
-        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM main.{name}")
-
-
 def _checked_size(size: str) -> str:
     if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGT]i?B\s*", size, flags=re.I):
         raise ValueError(f"not a memory size: {size!r} (expected e.g. '4GB')")
     return size.strip()
+
+
+# The staging layer, in dependency order: `stg_*` views (sql/staging/) define the clean records; each clean entity
+# is also a table of the same name as its view without `stg_`, refreshed after every ingest (`refresh_clean_tables`).
+# A deduplicating window over 10^7 raw rows is cheap to define and costly to recompute in every query, so the
+# researchers' `comments` and every analysis read the table. `quarantine` stays a view: it is read rarely and must
+# always reflect what is known now.
+STAGING = (
+    ("view", "stg_agents"), ("table", "agents"),
+    ("view", "stg_agent_names"),
+    ("view", "stg_posts_resolved"), ("view", "stg_posts"), ("table", "posts"),
+    ("view", "stg_submolts"), ("table", "submolts"),
+    ("view", "stg_comments_resolved"), ("view", "stg_comments"), ("table", "comments"),
+    ("view", "stg_votes"), ("table", "votes"),
+    ("view", "stg_tasks_resolved"), ("view", "stg_tasks"), ("table", "tasks"),
+    ("view", "quarantine"),
+)
+CLEAN_TABLES = tuple(name for kind, name in STAGING if kind == "table")
+
+
+def _create_staging(con, refresh: bool) -> None:
+    # A database from before the clean tables had views of these names: replace them.
+    for name in CLEAN_TABLES:
+        if con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]).fetchone()[0]:
+            con.execute(f"DROP VIEW {name}")
+    for kind, name in STAGING:
+        if kind == "view":
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{(sql_dir() / 'staging' / f'{name}.sql').read_text()}")
+        elif refresh:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
+        else:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM stg_{name} LIMIT 0")
+
+
+def refresh_clean_tables(con) -> dict[str, int]:
+    """Recompute the clean tables (`agents`, `posts`, `submolts`, `comments`, `votes`, `tasks`) from their
+    `stg_*` views, in one transaction; returns their row counts. The ingest calls it after every drop."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _create_staging(con, refresh=True)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in CLEAN_TABLES}
 
 
 INGEST_TABLES_DDL = (
@@ -136,41 +164,12 @@ INGEST_TABLES_DDL = (
 
 
 def ensure_schema(con) -> None:
-    """Create the raw tables, the ingest bookkeeping and the staging views if they are not there yet."""
+    """Create the raw tables, the ingest bookkeeping, the staging views and (empty) clean tables if missing."""
     for entity in ENTITIES:
         con.execute(raw_table_ddl(entity))
     for ddl in INGEST_TABLES_DDL:
         con.execute(ddl)
-    create_views(con, "staging")
-
-
-def _view_name(path: Path) -> str:
-    return re.sub(r"^(stg_|mart_)", "", path.stem)
-
-
-def create_views(con, folder: str) -> list[str]:
-    """Create or replace one view per `sql/<folder>/*.sql` file, named after the file (without `stg_`).
-
-    Each file is a single SELECT (CTEs ending in `select * from final`), as dbt models are. A view may read views
-    defined by other files of the folder: files whose dependencies do not exist yet are retried after the others.
-    """
-    pending = {_view_name(p): p.read_text() for p in sorted((sql_dir() / folder).glob("*.sql"))}
-    created: list[str] = []
-    while pending:
-        errors = {}
-        before = len(pending)
-        for name, text in list(pending.items()):
-            try:
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{text}")
-            except duckdb.CatalogException as exc:
-                errors[name] = exc
-                continue
-            created.append(name)
-            del pending[name]
-        if len(pending) == before:
-            name, exc = next(iter(errors.items()))
-            raise RuntimeError(f"sql/{folder}/{name}: {exc}") from exc
-    return created
+    _create_staging(con, refresh=False)
 
 
 def build_table(con, name: str, folder: str = "marts") -> int:

@@ -39,7 +39,6 @@ def build_adoption_panel(con) -> pd.DataFrame:
     `agent_features` when the roles step has run (0 otherwise, and the covariate is then dropped from the model).
     """
     _db.configure(con)
-    _db.materialise_clean_views(con, ("posts", "comments"))
     _db.build_table(con, "adoption_subjects")
     _db.build_table(con, "adoption_panel")
     has_features, has_roles = _table_exists(con, "agent_features"), _table_exists(con, "agent_roles")

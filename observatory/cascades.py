@@ -45,7 +45,6 @@ def build_cascades(con, config: CascadeConfig | None = None) -> dict[str, int]:
     """(Re)build the cascade tables from the staging views; returns the row count of each."""
     config = config or CascadeConfig()
     _db.configure(con)
-    _db.materialise_clean_views(con)
     for name, value in (
         ("extract_code_spans", config.extract_code_spans),
         ("code_span_min_chars", int(config.code_span_min_chars)),

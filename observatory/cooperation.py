@@ -48,7 +48,6 @@ def build_task_events(con, config: CooperationConfig | None = None) -> int:
     """(Re)build `task_events` from the staging views; returns its row count."""
     config = config or CooperationConfig()
     _db.configure(con)
-    _db.materialise_clean_views(con)
     for name in ("task_min_comments", "task_min_participants", "task_min_span_hours", "task_success_threshold"):
         con.execute(f"SET VARIABLE {name} = ?", [getattr(config, name)])
     return _db.build_table(con, "task_events")

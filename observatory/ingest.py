@@ -795,6 +795,7 @@ def ingest_drop(
                 [datetime.now(timezone.utc), len(fresh), sum(r.rows_read for r in fresh),
                  sum(r.rows_loaded for r in fresh), sum(r.rows_quarantined for r in fresh), drop_seq],
             )
+            _db.refresh_clean_tables(con)
         except BaseException:
             remove_unfinished_drops(con)
             raise

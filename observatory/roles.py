@@ -469,10 +469,6 @@ def run_roles(
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    say("clean views")
-    _db.materialise_clean_views(con)
-    timings["clean_views"] = time.perf_counter() - started
-    started = time.perf_counter()
     say("reply graph (SQL)")
     build_interaction_graph(con)
     timings["graph_sql"] = time.perf_counter() - started

@@ -448,7 +448,9 @@ def test_an_interrupted_drop_is_invisible_and_removed_by_the_next_ingest(tmp_pat
     con.execute("INSERT INTO raw_agents (id, name, created_at, _drop_seq, _file, _line) "
                 "VALUES ('a9', 'ghost', now(), 2, 'crashed/agents.jsonl', 1)")
     con.execute("INSERT INTO quarantine_rows VALUES (2, 'crashed/agents.jsonl', 2, 'agents', 'not_json', NULL, NULL, 'x', NULL)")
+    _db.refresh_clean_tables(con)
     assert con.execute("SELECT count(*) FROM agents WHERE id = 'a9'").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM raw_agents WHERE id = 'a9'").fetchone()[0] == 1
     assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
     con.close()
     later = tmp_path / "later"

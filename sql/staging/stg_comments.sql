@@ -1,7 +1,7 @@
 -- Comments: one row per id (the copy observed last), author resolved from the name where only the name was given
 -- (the SDK's shape). Comments whose post is unknown, or whose author name matches no agent, are in `quarantine`.
 with final as (
-    select * exclude (reference_problem) from comments_resolved where reference_problem is null
+    select * exclude (reference_problem) from stg_comments_resolved where reference_problem is null
 )
 
 select * from final

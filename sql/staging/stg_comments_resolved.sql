@@ -21,7 +21,7 @@ final as (
         latest.id,
         latest.post_id,
         latest.parent_id,
-        coalesce(latest.author_id, agent_names.agent_id) as author_id,
+        coalesce(latest.author_id, stg_agent_names.agent_id) as author_id,
         coalesce(latest.author_name, agents.name) as author_name,
         latest.content,
         coalesce(latest.score, latest.upvotes - latest.downvotes) as score,
@@ -37,10 +37,10 @@ final as (
         latest._line as source_line,
         case
             when posts.id is null then 'unknown_post'
-            when coalesce(latest.author_id, agent_names.agent_id) is null then 'unknown_author'
+            when coalesce(latest.author_id, stg_agent_names.agent_id) is null then 'unknown_author'
         end as reference_problem
     from latest
-    left join agent_names on latest.author_id is null and agent_names.name = latest.author_name
+    left join stg_agent_names on latest.author_id is null and stg_agent_names.name = latest.author_name
     left join agents on agents.id = latest.author_id
     left join posts on posts.id = latest.post_id
 )

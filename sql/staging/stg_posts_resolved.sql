@@ -24,7 +24,7 @@ final as (
         latest.url,
         latest.submolt,
         latest.submolt_id,
-        coalesce(latest.author_id, agent_names.agent_id) as author_id,
+        coalesce(latest.author_id, stg_agent_names.agent_id) as author_id,
         coalesce(latest.author_name, agents.name) as author_name,
         latest.upvotes,
         latest.downvotes,
@@ -38,7 +38,7 @@ final as (
         latest._file as source_file,
         latest._line as source_line
     from latest
-    left join agent_names on latest.author_id is null and agent_names.name = latest.author_name
+    left join stg_agent_names on latest.author_id is null and stg_agent_names.name = latest.author_name
     left join agents on agents.id = latest.author_id
 )
 

@@ -105,10 +105,11 @@ def raw_tables(context: dg.AssetExecutionContext, config: IngestConfig, duckdb: 
     can_subset=False,
 )
 def staging_views(duckdb: DuckDBResource):
-    """(Re)create the staging views from `sql/staging/` and report their row counts."""
+    """(Re)create the staging views from `sql/staging/`, refresh the clean tables, report their row counts."""
     with duckdb.get_connection() as con:
         _db.configure(con)
         _db.ensure_schema(con)
+        _db.refresh_clean_tables(con)
         counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in STAGING_VIEWS}
         by_reason = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall())
     for name, key in STAGING_KEYS.items():

@@ -19,7 +19,6 @@ def agent_activity(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """One row per agent (sql/marts/agent_activity.sql): posts, comments, active days; active = wrote anything."""
     with duckdb.get_connection() as con:
         _db.configure(con)
-        _db.materialise_clean_views(con, ("agents", "posts", "comments"))
         rows = _db.build_table(con, "agent_activity")
         registered, active = con.execute(
             "SELECT count(*) FILTER (WHERE registered), count(*) FILTER (WHERE active) FROM agent_activity"

@@ -25,7 +25,7 @@ posts_unresolved as (
         'author_name' as field,
         p.author_name as detail,
         cast(to_json(r) as varchar) as raw
-    from posts_resolved as p
+    from stg_posts_resolved as p
     join raw_posts as r on r._drop_seq = p.drop_seq and r._file = p.source_file and r._line = p.source_line
     where p.author_id is null
 ),
@@ -40,7 +40,7 @@ comments_unresolved as (
         case c.reference_problem when 'unknown_post' then 'post_id' else 'author_name' end as field,
         case c.reference_problem when 'unknown_post' then c.post_id else c.author_name end as detail,
         cast(to_json(r) as varchar) as raw
-    from comments_resolved as c
+    from stg_comments_resolved as c
     join raw_comments as r on r._drop_seq = c.drop_seq and r._file = c.source_file and r._line = c.source_line
     where c.reference_problem is not null
 ),
@@ -55,7 +55,7 @@ tasks_unresolved as (
         'post_id' as field,
         t.post_id as detail,
         cast(to_json(r) as varchar) as raw
-    from tasks_resolved as t
+    from stg_tasks_resolved as t
     join raw_tasks as r on r._drop_seq = t.drop_seq and r._file = t.source_file and r._line = t.source_line
     where t.reference_problem is not null
 ),
