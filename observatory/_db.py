@@ -106,10 +106,12 @@ def _create_staging(con, refresh: bool) -> None:
     for kind, name in STAGING:
         if kind == "view":
             con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{(sql_dir() / 'staging' / f'{name}.sql').read_text()}")
-        elif refresh:
+        elif refresh or not con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [name]
+        ).fetchone()[0]:
+            # Created (or recomputed) from what has been ingested: empty in a new database, complete in one that
+            # predates the clean tables.
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
-        else:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM stg_{name} LIMIT 0")
 
 
 def refresh_clean_tables(con) -> dict[str, int]:
