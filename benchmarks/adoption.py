@@ -35,6 +35,7 @@ def main() -> None:
 
     db = args.db or simulated_database(args.workdir or Path(tempfile.mkdtemp(prefix="adoption-bench-")), args.agents)
     con = _db.connect(db)
+    _db.ensure_schema(con)  # the clean tables (computed once, at ingest)
     results: list = []
     with Step("agent activity (SQL)", results):
         _db.build_table(con, "agent_activity")

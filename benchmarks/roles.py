@@ -109,6 +109,7 @@ def main() -> None:
 
     db = args.db or simulated_database(args.workdir or Path(tempfile.mkdtemp(prefix="roles-bench-")), args.agents)
     con = _db.connect(db)
+    _db.ensure_schema(con)  # the clean tables (computed once, at ingest)
     _db.build_table(con, "agent_activity")
     active = con.execute("SELECT count(*) FROM agent_activity WHERE active").fetchone()[0]
     comments = con.execute("SELECT count(*) FROM comments").fetchone()[0]
