@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -73,12 +70,3 @@ def simulated_database(workdir: Path, agents: int, seed: int = 7, **config) -> P
     con.close()
     print(f"ingested in {time.perf_counter() - started:.0f} s", flush=True)
     return db
-
-
-@contextlib.contextmanager
-def quiet():
-    yield
-
-
-def run_python(code: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

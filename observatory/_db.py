@@ -42,7 +42,7 @@ def write_table(con, name: str, frame) -> None:
         con.unregister("_frame")
 
 
-def connect(path: str | Path | None = None, *, read_only: bool = False, memory_limit: str | None = None):
+def connect(path: str | Path | None = None, *, read_only: bool = False):
     """Open (creating if needed) the observatory database with the session settings every step relies on.
 
     Timestamps are compared and printed in UTC: the contract reads naive timestamps as UTC.
@@ -52,8 +52,6 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, memory_l
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     configure(con)
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
     return con
 
 
@@ -86,6 +84,7 @@ def _checked_size(size: str) -> str:
 # researchers' `comments` and every analysis read the table. `quarantine` stays a view: it is read rarely and must
 # always reflect what is known now.
 STAGING = (
+    ("view", "finished_drops"),
     ("view", "stg_agents"), ("table", "agents"),
     ("view", "stg_agent_names"),
     ("view", "stg_posts_resolved"), ("view", "stg_posts"), ("table", "posts"),
@@ -179,11 +178,3 @@ def build_table(con, name: str, folder: str = "marts") -> int:
     text = (sql_dir() / folder / f"{name}.sql").read_text()
     con.execute(f"CREATE OR REPLACE TABLE {name} AS\n{text}")
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-
-
-def run_sql_file(con, relative: str, params: dict | list | None = None):
-    """Run one SQL file under `sql/` (a script of statements separated by `;`)."""
-    text = (sql_dir() / relative).read_text()
-    if params:
-        return con.execute(text, params)
-    return con.execute(text)

@@ -12,7 +12,7 @@ with rejected_at_ingest as (
         detail,
         raw
     from quarantine_rows
-    where drop_seq in (select drop_seq from ingest_drops where finished_at is not null)
+    where drop_seq in (select drop_seq from finished_drops)
 ),
 
 posts_unresolved as (

@@ -8,8 +8,7 @@ with ranked as (
         ) as _copy_rank,
         count(*) over (partition by id) as copies
     from raw_agents
-    -- only drops that finished ingesting: a drop is all or nothing
-    where _drop_seq in (select drop_seq from ingest_drops where finished_at is not null)
+    where _drop_seq in (select drop_seq from finished_drops)
 ),
 
 final as (

@@ -7,8 +7,7 @@ with ranked as (
             order by _observed_at desc nulls last, _drop_seq desc, _file desc, _line desc
         ) as _copy_rank
     from raw_votes
-    -- only drops that finished ingesting: a drop is all or nothing
-    where _drop_seq in (select drop_seq from ingest_drops where finished_at is not null)
+    where _drop_seq in (select drop_seq from finished_drops)
 ),
 
 final as (
