@@ -1,9 +1,10 @@
-"""The interaction-log contract, version 1, as data.
+"""The interaction-log contract, version 2, as data.
 
 One place says which entities a drop may hold, which fields each record has, which are required, and where each
-field may be found in the record shapes the contract accepts (the public Moltbook API's nested objects and the flat
-columns of the public archives). The ingest builds its SQL from this table, the raw tables' DDL comes from it, and
-`docs/contract.md` describes it in prose.
+field may be found in the record shapes the contract accepts (the public Moltbook API's nested objects in both of
+its generations, and the flat columns of the public archives). The ingest builds its SQL from this table, the raw
+tables' DDL comes from it, and `docs/contract.md` describes it in prose. Where records sit inside the API's
+responses (a post detail's comment tree, a profile's recent posts) is :mod:`observatory._responses`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class Field:
     kind: str
     sources: tuple[tuple[str, ...], ...]
     required: bool = False
+    # Required only of complete records, not of partial observations (an author object embedded in a comment
+    # names an agent without saying when it registered).
+    required_of_partial: bool = True
     # Values that are present but outside the allowed set or range are invalid rather than ill-typed.
     allowed: tuple | None = None
     minimum: float | None = None
@@ -49,9 +53,9 @@ class Field:
         return DUCKDB_TYPES[self.kind]
 
 
-def _f(name, kind, *sources, required=False, allowed=None, minimum=None, maximum=None) -> Field:
+def _f(name, kind, *sources, required=False, partial=True, allowed=None, minimum=None, maximum=None) -> Field:
     paths = tuple(tuple(s.split(".")) for s in (sources or (name,)))
-    return Field(name, kind, paths, required, allowed, minimum, maximum)
+    return Field(name, kind, paths, required, partial, allowed, minimum, maximum)
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,9 @@ class Entity:
     fields: tuple[Field, ...]
     # The columns that identify a record: the same key twice is one record.
     key: tuple[str, ...]
-    # At least one of these must be present (e.g. a post's author by id or by name).
+    # At least one of these must be given (e.g. a post's author by id or by name). A source that is there but null
+    # (`"author": null`, an empty `agent_id` column: a deleted account) counts as given: the record lands without
+    # an author. Only a record that does not name the field at all is missing it.
     required_any: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
 
     def field(self, name: str) -> Field:
@@ -73,7 +79,7 @@ class Entity:
 
 # Every record also lands with these, which say where and when it was observed.
 OBSERVED_FIELDS = (
-    _f("fetched_at", "ts"),
+    _f("fetched_at", "ts", "fetched_at", "_downloaded_at"),
     _f("dump_date", "ts"),
 )
 
@@ -84,14 +90,17 @@ AGENTS = Entity(
         _f("name", "text", required=True),
         _f("description", "text"),
         _f("karma", "int"),
-        _f("created_at", "ts", required=True),
-        _f("is_claimed", "bool", "is_claimed", "claimed"),
-        _f("follower_count", "int"),
-        _f("following_count", "int"),
-        _f("avatar_url", "text"),
+        # Later API generations write the author's fields in camelCase.
+        _f("created_at", "ts", "created_at", "createdAt", required=True, partial=False),
+        _f("is_claimed", "bool", "is_claimed", "claimed", "isClaimed"),
+        _f("is_active", "bool", "is_active", "isActive"),
+        _f("follower_count", "int", "follower_count", "followerCount"),
+        _f("following_count", "int", "following_count", "followingCount"),
+        _f("avatar_url", "text", "avatar_url", "avatarUrl"),
         _f("owner_x_handle", "text", "owner_x_handle", "x_handle", "owner.x_handle"),
         _f("first_seen_at", "ts"),
-        _f("last_seen_at", "ts"),
+        _f("last_seen_at", "ts", "last_seen_at", "last_active", "lastActive"),
+        _f("deleted_at", "ts", "deleted_at", "deletedAt"),
         *OBSERVED_FIELDS,
     ),
     key=("id",),
@@ -131,7 +140,13 @@ POSTS = Entity(
         _f("score", "int"),
         _f("comment_count", "int"),
         _f("is_pinned", "bool"),
-        _f("created_at", "ts", required=True),
+        _f("created_at", "ts", "created_at", "createdAt", required=True),
+        # Added by the API's later generation.
+        _f("updated_at", "ts", "updated_at", "updatedAt"),
+        _f("type", "text", "type", "post_type"),
+        _f("is_deleted", "bool"),
+        _f("is_spam", "bool"),
+        _f("verification_status", "text"),
         *OBSERVED_FIELDS,
     ),
     key=("id",),
@@ -146,13 +161,13 @@ COMMENTS = Entity(
         _f("parent_id", "id"),
         _f("author_id", "id", "author.id", "author_id", "agent_id"),
         # The SDK returns `author` as the author's name string; the raw API returns an object.
-        _f("author_name", "text", "author.name", "author", "author_name", "agent_name"),
+        _f("author_name", "text", "author.name", "author", "author_name", "agent_name", "authorName"),
         _f("content", "text"),
         _f("score", "int"),
         _f("upvotes", "int"),
         _f("downvotes", "int"),
         _f("depth", "int", minimum=0),
-        _f("created_at", "ts", required=True),
+        _f("created_at", "ts", "created_at", "createdAt", required=True),
         _f("is_deleted", "bool"),
         *OBSERVED_FIELDS,
     ),
@@ -197,8 +212,10 @@ ENTITY_BY_NAME = {e.name: e for e in ENTITIES}
 PROVENANCE_COLUMNS = (
     ("_drop_seq", "INTEGER"),  # the ingest sequence number of the drop (later drops are larger)
     ("_file", "VARCHAR"),  # the file, as given on the command line joined with its path in the drop
-    ("_line", "BIGINT"),  # 1-based line (JSONL, CSV), element (JSON array) or row (Parquet)
+    ("_line", "BIGINT"),  # 1-based line (JSONL, CSV), element (JSON array), row (Parquet) or document (1)
     ("_observed_at", "TIMESTAMPTZ"),  # fetched_at or dump_date: when the record was observed
+    ("_path", "VARCHAR"),  # where in an API response the record sat (`$.comments[0].replies[2]`); NULL for a record
+    ("_partial", "BOOLEAN"),  # an observation that shows only some fields (an embedded author, a list item)
 )
 
 # Quarantine reasons, one per kind of bad input the contract names (and a few it implies).
@@ -212,10 +229,16 @@ REASONS = {
     "invalid_value": "a value outside the allowed set or range",
     "unknown_post": "a comment (or task) whose post is unknown",
     "unknown_author": "a comment or post whose author name matches no agent",
+    "unrecognised": "a JSON object that is neither a record of the file's entity nor an API response",
 }
 
 
+def raw_table_columns(entity: Entity) -> list[tuple[str, str]]:
+    return [(f.name, f.duckdb_type) for f in entity.fields] + list(PROVENANCE_COLUMNS)
+
+
 def raw_table_ddl(entity: Entity) -> str:
-    columns = [f'"{f.name}" {f.duckdb_type}' for f in entity.fields]
-    columns += [f"{name} {typ}" for name, typ in PROVENANCE_COLUMNS]
+    from ._db import quote
+
+    columns = [f"{quote(name)} {typ}" for name, typ in raw_table_columns(entity)]
     return f"CREATE TABLE IF NOT EXISTS {entity.raw_table} (\n    " + ",\n    ".join(columns) + "\n)"

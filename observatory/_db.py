@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from ._contract import ENTITIES, raw_table_ddl
+from ._contract import ENTITIES, raw_table_columns, raw_table_ddl
 
 DEFAULT_DB = Path("data") / "observatory.duckdb"
 DB_ENV_VAR = "OBSERVATORY_DB"
@@ -31,6 +31,12 @@ def project_dir(name: str) -> Path:
 
 def sql_dir() -> Path:
     return project_dir("sql")
+
+
+def quote(identifier: str) -> str:
+    """An identifier quoted for DuckDB SQL. Every name that comes from data (a column of a user's file) or could
+    clash with a keyword goes through here; values never do: they are parameters."""
+    return '"' + str(identifier).replace('"', '""') + '"'
 
 
 def write_table(con, name: str, frame) -> None:
@@ -97,7 +103,13 @@ STAGING = (
 CLEAN_TABLES = tuple(name for kind, name in STAGING if kind == "table")
 
 
+def _create_macros(con) -> None:
+    for path in sorted((sql_dir() / "macros").glob("*.sql")):
+        con.execute(f"CREATE OR REPLACE MACRO {path.read_text()}")
+
+
 def _create_staging(con, refresh: bool) -> None:
+    _create_macros(con)
     # A database from before the clean tables had views of these names: replace them.
     for name in CLEAN_TABLES:
         if con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]).fetchone()[0]:
@@ -159,17 +171,25 @@ INGEST_TABLES_DDL = (
         field VARCHAR,
         detail VARCHAR,
         raw VARCHAR,
-        raw_bytes BLOB
+        raw_bytes BLOB,
+        path VARCHAR
     )""",
 )
+
+# Columns added since a table was first created: a database from an earlier version gains them (empty).
+ADDED_COLUMNS = (("quarantine_rows", "path", "VARCHAR"),)
 
 
 def ensure_schema(con) -> None:
     """Create the raw tables, the ingest bookkeeping, the staging views and (empty) clean tables if missing."""
     for entity in ENTITIES:
         con.execute(raw_table_ddl(entity))
+        for name, typ in raw_table_columns(entity):
+            con.execute(f"ALTER TABLE {entity.raw_table} ADD COLUMN IF NOT EXISTS {quote(name)} {typ}")
     for ddl in INGEST_TABLES_DDL:
         con.execute(ddl)
+    for table, name, typ in ADDED_COLUMNS:
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(name)} {typ}")
     _create_staging(con, refresh=False)
 
 

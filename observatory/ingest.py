@@ -1,29 +1,36 @@
 """Ingest a drop of interaction logs into the observatory's DuckDB database.
 
-A drop is a folder of files named after the contract's entities (`agents*`, `posts*`, `comments/part-3.parquet`...)
-in JSONL (optionally gzipped), JSON arrays, Parquet or CSV. Each record is checked against the contract
-(:mod:`observatory._contract`); good records land in the typed raw tables (`raw_agents`, `raw_posts`, ...), bad ones
-in `quarantine_rows` with the file, line, raw text and reason. The deduplicated views that everything downstream
-reads (`agents`, `posts`, `comments`, ...) are defined by the SQL under `sql/staging/`.
+A drop is a folder of files: per-entity files named after the contract's entities (`agents*`, `posts*`,
+`comments/part-3.parquet`...) in JSONL, JSON, Parquet or CSV, and the Moltbook API's responses as scrapers save them
+(`data/posts/<id>.json`, one pretty-printed response per file; NDJSON archives of envelopes, plain, gzipped or
+zstd-compressed). Each JSON document is a record of its file's entity or, when it has no `id` and holds API keys
+(`post`, `comments`, `agent`...), a response whose records are taken out by :mod:`observatory._responses`. Every
+record is checked against the contract (:mod:`observatory._contract`); good records land in the typed raw tables
+(`raw_agents`, `raw_posts`, ...), bad ones in `quarantine_rows` with the file, line, place in the response, raw text
+and reason. The clean tables that everything downstream reads (`agents`, `posts`, `comments`, ...) are defined by
+the SQL under `sql/staging/`.
 
 Guarantees:
 
 * All or nothing per drop: a file that cannot be read at all fails the drop with an :class:`IngestError` naming
-  the file, and the database is left as it was. Rows land one transaction per file (memory stays flat whatever
-  the drop's size); the clean views read only finished drops, and a failed drop's rows are removed.
+  the file, and the database is left as it was. Rows land one transaction per file, or per group of small files
+  (memory stays flat whatever the drop's size); the clean views read only finished drops, and a failed drop's rows
+  are removed.
 * Idempotent: every file is logged in `ingest_log` with its SHA-256; a file whose content was ingested before is
   skipped, so ingesting the same drop twice changes nothing.
-* Nothing is dropped silently: every line read is either loaded or quarantined, and the report says how many.
+* Nothing is dropped silently: every document read is either loaded or quarantined, and the report says how many.
 
-Parquet and CSV are read with DuckDB's own readers. JSONL is split into lines in large blocks with numpy and parsed by
-DuckDB's JSON functions: that is the one way to keep exact line numbers and to quarantine lines that are not UTF-8,
-which `read_json` can neither report nor survive.
+Parquet and CSV are read with DuckDB's own readers. JSON text is split into lines in large blocks with numpy and
+parsed by DuckDB's JSON functions: that is the one way to keep exact line numbers and to quarantine lines that are
+not UTF-8, which `read_json` can neither report nor survive. Small files are read together, many to a block, so
+that a scrape of 10^5 response files costs a few queries per block rather than per file.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,24 +43,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _db
-from ._contract import ENTITIES, Entity, Field
+from . import _responses
+from ._contract import ENTITIES, ENTITY_BY_NAME, Entity, Field
 
 __all__ = ["IngestError", "IngestReport", "FileReport", "discover_drop", "ingest_drop"]
 
-# Bytes of JSONL handled per step: bounds memory whatever the file size.
+# Bytes of JSON text handled per step: bounds memory whatever the file size.
 BLOCK_BYTES = 64 << 20
+# Files at most this large are read whole and grouped, many to a block and one transaction per group.
+SMALL_FILE_BYTES = 4 << 20
+GROUP_FILES = 5_000
 
 _FORMAT_SUFFIXES = (
-    (".jsonl.gz", "jsonl"),
-    (".ndjson.gz", "jsonl"),
-    (".json.gz", "json"),
     (".jsonl", "jsonl"),
     (".ndjson", "jsonl"),
     (".json", "json"),
     (".parquet", "parquet"),
-    (".csv.gz", "csv"),
     (".csv", "csv"),
 )
+_COMPRESSION_SUFFIXES = ((".gz", "gzip"), (".zst", "zstd"), (".zstd", "zstd"))
+# The formats whose compressed variants are read (Parquet compresses inside the file).
+_COMPRESSIBLE = ("jsonl", "json", "csv")
+# How a file's unknown entity is recognised: a JSON document of it is an API response.
+_SNIFF_BYTES = SMALL_FILE_BYTES
+# Stands for the entity of a file that is only API responses (it holds records of several entities).
+RESPONSES = "responses"
 
 
 class IngestError(RuntimeError):
@@ -64,8 +78,14 @@ class IngestError(RuntimeError):
 class DropFile:
     path: Path
     relative: str
-    entity: Entity
+    # The entity named by the file or its folder; None for a file recognised by its content as API responses.
+    entity: Entity | None
     format: str
+    compression: str | None = None
+
+    @property
+    def entity_name(self) -> str:
+        return self.entity.name if self.entity is not None else RESPONSES
 
 
 @dataclass
@@ -80,6 +100,8 @@ class FileReport:
     rows_quarantined: int = 0
     skipped: bool = False  # the same content was ingested before
     reasons: dict[str, int] = field(default_factory=dict)
+    # Records landed per entity (an API response holds several).
+    records: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +135,15 @@ class IngestReport:
         return dict(sorted(total.items()))
 
     @property
+    def records(self) -> dict[str, int]:
+        """Records landed per entity, over every file (embedded observations included)."""
+        total: dict[str, int] = {}
+        for f in self.files:
+            for entity, n in f.records.items():
+                total[entity] = total.get(entity, 0) + n
+        return {e.name: total[e.name] for e in ENTITIES if e.name in total}
+
+    @property
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame(
             [
@@ -137,6 +168,7 @@ class IngestReport:
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
+            "records": self.records,
             "quarantine_reasons": self.reasons,
             "files": len(self.files),
             "files_skipped": sum(f.skipped for f in self.files),
@@ -149,28 +181,83 @@ class IngestReport:
 # Discovering the files of a drop
 
 
-def _format_of(name: str) -> str | None:
+def _format_of(name: str) -> tuple[str | None, str | None]:
+    """(format, compression) of a file by its name: `posts-20260201.ndjson.zst` is ("jsonl", "zstd")."""
     lower = name.lower()
+    compression = None
+    for suffix, codec in _COMPRESSION_SUFFIXES:
+        if lower.endswith(suffix):
+            lower, compression = lower[: -len(suffix)], codec
+            break
     for suffix, fmt in _FORMAT_SUFFIXES:
         if lower.endswith(suffix):
-            return fmt
-    return None
+            if compression and fmt not in _COMPRESSIBLE:
+                return None, None
+            return fmt, compression
+    return None, None
 
 
-def _entity_of(relative: str) -> Entity | None:
-    first = relative.split("/", 1)[0].lower()
+def _entity_named(name: str) -> Entity | None:
+    lower = name.lower()
     for entity in ENTITIES:
-        if first.startswith(entity.name):
+        if lower.startswith(entity.name):
             return entity
     return None
+
+
+def _entity_of(relative: str, root_name: str = "") -> Entity | None:
+    """The entity a file's name says, else its nearest folder's (inside the drop), else the drop folder's own:
+    `comments-2026-02-01.jsonl`, `comments/date=2026-02-01/part-0.parquet` and `data/posts/123.json` all name one."""
+    parts = relative.split("/")
+    for name in [parts[-1], *reversed(parts[:-1]), root_name]:
+        entity = _entity_named(name)
+        if entity is not None:
+            return entity
+    return None
+
+
+def _open_binary(path: Path, compression: str | None):
+    if compression == "gzip":
+        return gzip.open(path, "rb")
+    if compression == "zstd":
+        # pyarrow ships the zstd codec: no extra dependency for the archivers' .ndjson.zst files.
+        return pa.input_stream(str(path), compression="zstd")
+    return open(path, "rb")
+
+
+def _is_envelope(document) -> bool:
+    return isinstance(document, dict) and not any(k in document for k in _responses.NOT_IN_ENVELOPES) and any(
+        k in document for k in _responses.ENVELOPE_KEYS)
+
+
+def _looks_like_responses(path: Path, fmt: str, compression: str | None) -> bool:
+    """Whether a file that names no entity holds API responses: its first JSON document is an envelope."""
+    try:
+        with _open_binary(path, compression) as fh:
+            head = fh.read(_SNIFF_BYTES + 1)
+    except Exception:  # noqa: BLE001 - an unreadable file of no entity is simply ignored
+        return False
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text.startswith(b"{"):
+        return False
+    candidates = [text] if len(head) <= _SNIFF_BYTES else []
+    candidates.append(text.split(b"\n", 1)[0])
+    for candidate in candidates:
+        try:
+            return _is_envelope(json.loads(candidate))
+        except ValueError:
+            continue
+    return False
 
 
 def discover_drop(drop: str | Path) -> tuple[list[DropFile], list[str]]:
     """The files of a drop that the contract names, in ingest order, and the files it ignores.
 
-    A file belongs to an entity when its path inside the drop starts with the entity's name: `comments.jsonl`,
-    `comments-2026-02-01.jsonl.gz` and `comments/date=2026-02-01/part-0.parquet` are all comments. Hidden files
-    (`.` or `_` prefixed, such as `_SUCCESS`) are skipped; anything else is listed as ignored.
+    A file belongs to an entity when its name, or the name of the nearest folder above it inside the drop (or the
+    drop folder itself), starts with the entity's name: `comments.jsonl`, `comments-2026-02-01.jsonl.gz`,
+    `comments/date=2026-02-01/part-0.parquet` and `data/posts/<id>.json` all name one. A JSON file that names no
+    entity is read when its first document is an API response. Hidden files (`.` or `_` prefixed, such as
+    `_SUCCESS`) are skipped; anything else is listed as ignored.
     """
     root = Path(drop)
     if not root.exists():
@@ -181,18 +268,21 @@ def discover_drop(drop: str | Path) -> tuple[list[DropFile], list[str]]:
     else:
         candidates = sorted(p for p in root.rglob("*") if p.is_file())
         base = root
+    root_name = base.name if root.is_dir() else ""
     files, ignored = [], []
     for path in candidates:
         relative = path.relative_to(base).as_posix()
         if any(part.startswith((".", "_")) for part in relative.split("/")):
             continue
-        entity, fmt = _entity_of(relative), _format_of(path.name)
-        if entity is None or fmt is None:
+        fmt, compression = _format_of(path.name)
+        entity = _entity_of(relative, root_name) if fmt else None
+        if fmt is None or (entity is None and (fmt not in ("json", "jsonl")
+                                               or not _looks_like_responses(path, fmt, compression))):
             ignored.append(relative)
             continue
-        files.append(DropFile(path, relative, entity, fmt))
+        files.append(DropFile(path, relative, entity, fmt, compression))
     order = {e.name: i for i, e in enumerate(ENTITIES)}
-    files.sort(key=lambda f: (order[f.entity.name], f.relative))
+    files.sort(key=lambda f: (order.get(f.entity_name, len(order)), f.relative))
     return files, ignored
 
 
@@ -208,17 +298,20 @@ def _sha256(path: Path) -> str:
 # Reading JSONL as blocks of numbered lines
 
 
-def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.Table]:
-    """Yield the lines of a (possibly gzipped) text file as Arrow tables `(_line int64, _bytes binary)`.
+def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES, compression: str | None = "infer"
+                     ) -> Iterator[pa.Table]:
+    """Yield the lines of a (possibly gzip- or zstd-compressed) text file as Arrow tables
+    `(_line int64, _bytes binary)`.
 
-    Lines keep their bytes exactly (undecoded, so invalid UTF-8 survives to be quarantined) including the line
+    Lines keep their bytes exactly (undecoded, so invalid UTF-8 survives to be quarantined) without the line
     terminator; blank lines are dropped. Line numbers are 1-based and count blank lines.
     """
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    if compression == "infer":
+        compression = _format_of(path.name)[1]
     lines_before = 0
     carry = b""
     first = True
-    with opener(path, "rb") as fh:
+    with _open_binary(path, compression) as fh:
         while True:
             chunk = fh.read(block_bytes)
             if first and chunk.startswith(b"\xef\xbb\xbf"):
@@ -307,8 +400,9 @@ def _typed_null(f: Field) -> str:
     return f"CAST(NULL AS {f.duckdb_type})"
 
 
-def _json_source(kind: str, t: str, s: str) -> tuple[str, str, str]:
-    """(value, present, text) SQL for a JSON value given its JSON type `t` and its text `s` (strings unquoted)."""
+def _json_source(kind: str, t: str, s: str, declared: str) -> tuple[str, str, str, str]:
+    """(value, present, text, declared) SQL for a JSON value given its JSON type `t` and its text `s` (strings
+    unquoted); `declared` says the record names the field at all (its key is there, null or not)."""
     value = (
         f"CASE {t} "
         f"WHEN 'VARCHAR' THEN {_convert(kind, 'string', s)} "
@@ -322,7 +416,7 @@ def _json_source(kind: str, t: str, s: str) -> tuple[str, str, str]:
     # Absent, JSON null and empty/blank strings all count as "not given".
     present = f"({t} IS NOT NULL AND {t} <> 'NULL' AND ({t} <> 'VARCHAR' OR trim({s}) <> ''))"
     text = f"CASE WHEN {t} = 'VARCHAR' THEN to_json({s}) ELSE {s} END"
-    return value, present, f"CAST({text} AS VARCHAR)"
+    return value, present, f"CAST({text} AS VARCHAR)", declared
 
 
 _CATEGORY_BY_TYPE = (
@@ -356,13 +450,14 @@ def _category(duckdb_type: str) -> str:
 
 
 def _column_source(kind: str, column_types: dict[str, str], path: tuple[str, ...]):
-    """(value, present, text) SQL for a path into a columnar source, or None if the source lacks it."""
+    """(value, present, text, declared) SQL for a path into a columnar source, or None if the source lacks it.
+    A column that exists declares its field in every row, null or not."""
     head = path[0]
     if len(path) == 1 or f"{head}.{path[1]}" in column_types:
         name = head if len(path) == 1 else f"{head}.{path[1]}"
         if name not in column_types:
             return None
-        expr, typ = f'_src."{name}"', column_types[name]
+        expr, typ = f"_src.{_db.quote(name)}", column_types[name]
     else:
         typ = column_types.get(head, "")
         if not typ.upper().startswith("STRUCT"):
@@ -370,11 +465,12 @@ def _column_source(kind: str, column_types: dict[str, str], path: tuple[str, ...
         child = _struct_child_type(typ, path[1])
         if child is None:
             return None
-        expr = f'struct_extract(_src."{head}", \'{path[1]}\')'
+        # The child's name is the contract's (an identifier of ours), never the data's.
+        expr = f"struct_extract(_src.{_db.quote(head)}, '{path[1]}')"
         typ = child
     category = _category(typ)
     present = f"({expr} IS NOT NULL" + (f" AND trim({expr}) <> '')" if category == "string" else ")")
-    return _convert(kind, category, expr), present, f"CAST({expr} AS VARCHAR)"
+    return _convert(kind, category, expr), present, f"CAST({expr} AS VARCHAR)", "true"
 
 
 def _struct_child_type(struct_type: str, child: str) -> str | None:
@@ -391,37 +487,43 @@ def _struct_child_type(struct_type: str, child: str) -> str | None:
     return None
 
 
-def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]], from_sql: str, raw_sql: str) -> str:
+def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str, str]]], from_sql: str,
+                  raw_sql: str, partial_sql: str = "false", carry: tuple[str, ...] = ()) -> str:
     """One query over a source relation (aliased `_src`, with a `_line` column) that yields `_line`, every contract
     field typed, `_problem` (index of the first failed check, NULL for a good row), and, for bad rows only,
-    `_reason`, `_field`, `_detail` (the offending value) and `_raw` (the record's text).
+    `_reason`, `_field`, `_detail` (the offending value) and `_raw` (the record's text). `partial_sql` says which
+    rows are partial observations, of which only the fields marked `required_of_partial` are required.
 
     Three levels: values and presence flags; the first failed check; names and texts of the failure. Source columns
     are carried through (`_src.*`) so that only bad rows pay for rendering their detail and raw text.
     """
-    level1 = ["_src.*"]
+    level1 = ["_src.*", f"({partial_sql}) AS _is_partial"]
     texts: dict[str, str] = {}
     for f in entity.fields:
         candidates = sources.get(f.name, [])
         if not candidates:
-            level1 += [f'{_typed_null(f)} AS "f__{f.name}"', f'false AS "p__{f.name}"']
+            level1 += [f'{_typed_null(f)} AS "f__{f.name}"', f'false AS "p__{f.name}"', f'false AS "d__{f.name}"']
             texts[f.name] = "NULL"
             continue
         values = ", ".join(c[0] for c in candidates)
         value = values if len(candidates) == 1 else f"COALESCE({values})"
         present = " OR ".join(c[1] for c in candidates)
-        level1 += [f'CAST({value} AS {f.duckdb_type}) AS "f__{f.name}"', f'({present}) AS "p__{f.name}"']
+        declared = " OR ".join(dict.fromkeys(c[3] for c in candidates))
+        level1 += [f'CAST({value} AS {f.duckdb_type}) AS "f__{f.name}"', f'({present}) AS "p__{f.name}"',
+                   f'({declared}) AS "d__{f.name}"']
         texts[f.name] = "left(COALESCE(" + ", ".join(f"CASE WHEN {c[1]} THEN {c[2]} END" for c in candidates) + ", ''), 200)"
 
     checks: list[tuple[str, str, str, str]] = []  # (condition, reason, field, detail)
     for f in entity.fields:
         value, present = f'"f__{f.name}"', f'"p__{f.name}"'
         if f.required:
-            checks.append((f"NOT {present}", "missing_field", f.name, "NULL"))
+            condition = f"NOT {present}" if f.required_of_partial else f"NOT {present} AND NOT _is_partial"
+            checks.append((condition, "missing_field", f.name, "NULL"))
         bad = "bad_timestamp" if f.kind == "ts" else "wrong_type"
         checks.append((f"{present} AND {value} IS NULL", bad, f.name, texts[f.name]))
     for group in entity.required_any:
-        cond = " AND ".join(f'"f__{g}" IS NULL' for g in group)
+        # Missing only when the record names none of them: a given null (a deleted author) lands as null.
+        cond = " AND ".join(f'NOT "d__{g}"' for g in group)
         checks.append((cond, "missing_field", " or ".join(group), "NULL"))
     for f in entity.fields:
         value = f'"f__{f.name}"'
@@ -439,7 +541,8 @@ def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]]
     detail = "CASE _src._problem " + " ".join(f"WHEN {i} THEN {c[3]}" for i, c in enumerate(checks, start=1)) + " END"
     columns = ", ".join(f'"f__{f.name}" AS "{f.name}"' for f in entity.fields)
     return (
-        f"SELECT _src._line AS _line, {columns}, _src._problem AS _problem, "
+        f"SELECT _src._line AS _line, {''.join(f'_src.{c} AS {c}, ' for c in carry)}{columns}, "
+        f"_src._problem AS _problem, "
         f"{reasons}[_src._problem] AS _reason, {fields}[_src._problem] AS _field, {detail} AS _detail, "
         f"CASE WHEN _src._problem IS NOT NULL THEN {raw_sql} END AS _raw\n"
         f"FROM (SELECT *, {problem} AS _problem FROM (SELECT {', '.join(level1)} FROM {from_sql} AS _src) AS _src) AS _src"
@@ -447,23 +550,31 @@ def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str]]]
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Loading one file
+# Loading files
 
 
 # Rows moved per batch from the working connection into the database.
 BATCH_ROWS = 200_000
 
+_QUARANTINE_COLUMNS = ("_fid", "_line", "_entity", "_reason", "_field", "_detail", "_raw", "_raw_bytes", "_path")
 
-class _FileLoader:
-    """Loads one file. Parsing, typing and checking happen in `work`, an in-memory DuckDB connection outside the
-    drop's transaction (so its scratch tables are freed as it goes); only finished rows cross, in Arrow batches, into
-    `con`, whose transaction holds nothing but the inserts."""
 
-    def __init__(self, con, work, drop_seq: int, file: DropFile, label: str, progress: Callable | None):
-        self.con, self.work, self.drop_seq, self.file, self.label, self.progress = con, work, drop_seq, file, label, progress
-        self.entity = file.entity
-        self.report = FileReport(label, file.entity.name, file.format, "", 0)
+class _Loader:
+    """Loads one file, or a group of small JSON files together. Parsing, typing and checking happen in `work`, an
+    in-memory DuckDB connection outside the drop's transaction (so its scratch tables are freed as it goes); only
+    finished rows cross, in Arrow batches, into `con`, whose transaction holds nothing but the inserts. Every row
+    carries `_fid`, the index of its file in the group, so that it lands with its own file's name."""
 
+    def __init__(self, con, work, drop_seq: int, files: list[DropFile], labels: list[str], progress: Callable | None):
+        self.con, self.work, self.drop_seq, self.files, self.progress = con, work, drop_seq, files, progress
+        self.labels = pa.array(labels, pa.string())
+        self.reports = [FileReport(label, f.entity_name, f.format, "", 0) for f, label in zip(files, labels)]
+        hints = pa.array([f.entity.name if f.entity is not None else None for f in files], pa.string())
+        self.work.register("_files_arrow", pa.table({"_fid": pa.array(range(len(files)), pa.int32()), "_hint": hints}))
+        self.work.execute("CREATE OR REPLACE TEMP TABLE _files AS SELECT * FROM _files_arrow")
+        self.work.unregister("_files_arrow")
+
+    # -- Moving rows into the database -------------------------------------------------------------------------
     def _insert(self, sql: str, table: pa.Table, params: list) -> None:
         self.con.register("_batch", table)
         try:
@@ -471,166 +582,218 @@ class _FileLoader:
         finally:
             self.con.unregister("_batch")
 
-    def _quarantine(self, table: pa.Table) -> None:
-        """Move rows `(_line, _reason, _field, _detail, _raw, _raw_bytes)` into quarantine_rows."""
-        if table.num_rows:
-            self._insert(
-                "INSERT INTO quarantine_rows SELECT ?, ?, _line, ?, _reason, _field, _detail, _raw, _raw_bytes FROM _batch",
-                table, [self.drop_seq, self.label, self.entity.name],
-            )
-            self.report.rows_read += table.num_rows
+    def _count(self, fids: pa.Array, attribute: str, entity: str | None = None) -> None:
+        for item in pc.value_counts(fids).to_pylist():
+            report = self.reports[item["values"]]
+            setattr(report, attribute, getattr(report, attribute) + item["counts"])
+            report.rows_read += item["counts"]
+            if entity is not None:
+                report.records[entity] = report.records.get(entity, 0) + item["counts"]
 
-    def _land(self, query: str, params: list) -> None:
-        """Stream a typed query (see `_typed_select`) from `work`: good rows to the raw table, bad to quarantine."""
-        e = self.entity
-        columns = ", ".join(f'"{f.name}"' for f in e.fields)
-        insert = (
-            f"INSERT INTO {e.raw_table} ({columns}, _drop_seq, _file, _line, _observed_at) "
-            f"SELECT {columns}, ?, ?, _line, COALESCE(fetched_at, dump_date) FROM _batch"
+    def _quarantine(self, table: pa.Table) -> None:
+        """Move rows `(_fid, _line, _entity, _reason, _field, _detail, _raw, _raw_bytes, _path)` into quarantine."""
+        if not table.num_rows:
+            return
+        table = table.append_column("_file", self.labels.take(table["_fid"]))
+        self._insert(
+            "INSERT INTO quarantine_rows (drop_seq, file, line, entity, reason, field, detail, raw, raw_bytes, path) "
+            "SELECT ?, _file, _line, _entity, _reason, _field, _detail, _raw, _raw_bytes, _path FROM _batch",
+            table, [self.drop_seq],
         )
-        reader = _arrow_reader(self.work, query, params, BATCH_ROWS)
-        for batch in reader:
+        self._count(table["_fid"], "rows_quarantined")
+
+    def _land(self, entity: Entity, query: str, params: list) -> None:
+        """Stream a typed query (see `_typed_select`, carrying `_fid, _path, _partial`) from `work`: good rows to
+        the raw table, bad ones to quarantine."""
+        columns = ", ".join(_db.quote(f.name) for f in entity.fields)
+        insert = (
+            f"INSERT INTO {entity.raw_table} ({columns}, _drop_seq, _file, _line, _observed_at, _path, _partial) "
+            f"SELECT {columns}, ?, _file, _line, COALESCE(fetched_at, dump_date), _path, _partial FROM _batch"
+        )
+        for batch in _arrow_reader(self.work, query, params, BATCH_ROWS):
             table = pa.Table.from_batches([batch])
             bad = pc.is_valid(table["_problem"])
             good = table.filter(pc.invert(bad))
             if good.num_rows:
-                self._insert(insert, good, [self.drop_seq, self.label])
-                self.report.rows_loaded += good.num_rows
-                self.report.rows_read += good.num_rows
+                self._insert(insert, good.append_column("_file", self.labels.take(good["_fid"])), [self.drop_seq])
+                self._count(good["_fid"], "rows_loaded", entity.name)
             failed = table.filter(bad)
             if failed.num_rows:
-                failed = failed.select(["_line", "_reason", "_field", "_detail", "_raw"])
-                self._quarantine(failed.append_column("_raw_bytes", pa.nulls(failed.num_rows, pa.binary())))
+                failed = failed.select(["_fid", "_line", "_reason", "_field", "_detail", "_raw", "_path"])
+                failed = failed.append_column("_entity", pa.repeat(pa.scalar(entity.name), failed.num_rows))
+                failed = failed.append_column("_raw_bytes", pa.nulls(failed.num_rows, pa.binary()))
+                self._quarantine(failed.select(list(_QUARANTINE_COLUMNS)))
             if self.progress:
-                self.progress(self.label, self.report.rows_read)
+                self.progress(self.reports[0].file if len(self.reports) == 1 else f"{len(self.reports)} files",
+                              sum(r.rows_read for r in self.reports))
 
     def _quarantine_count(self) -> None:
-        rows = self.con.execute(
-            "SELECT reason, count(*) FROM quarantine_rows WHERE drop_seq = ? AND file = ? GROUP BY reason",
-            [self.drop_seq, self.label],
-        ).fetchall()
-        self.report.reasons = {r: n for r, n in rows}
-        self.report.rows_quarantined = sum(self.report.reasons.values())
+        for report in self.reports:
+            rows = self.con.execute(
+                "SELECT reason, count(*) FROM quarantine_rows WHERE drop_seq = ? AND file = ? GROUP BY reason",
+                [self.drop_seq, report.file],
+            ).fetchall()
+            report.reasons = {r: n for r, n in rows}
+            report.rows_quarantined = sum(report.reasons.values())
 
-    def load(self) -> FileReport:
-        getattr(self, f"_load_{self.file.format}")()
+    def load(self) -> list[FileReport]:
+        formats = {f.format for f in self.files}
+        if len(self.files) == 1 and formats <= {"parquet", "csv"}:
+            getattr(self, f"_load_{self.files[0].format}")()
+        else:
+            for block in _document_blocks(self.files):
+                self._land_documents(block)
         self._quarantine_count()
-        return self.report
+        return self.reports
 
-    # -- JSON records (JSONL lines, JSON array elements) ------------------------------------------------------
-    def _json_paths(self) -> tuple[list[str], dict[str, list[tuple[str, str, str]]]]:
-        paths: list[str] = []
-        sources: dict[str, list[tuple[str, str, str]]] = {}
-        for f in self.entity.fields:
-            for path in f.sources:
-                jp = "$." + ".".join(path)
-                if jp not in paths:
-                    paths.append(jp)
-                i = paths.index(jp) + 1
-                sources.setdefault(f.name, []).append(_json_source(f.kind, f"_src._t[{i}]", f"_src._s[{i}]"))
-        return paths, sources
-
-    def _land_json_objects(self) -> None:
-        """Land the rows of `_checked(_line, _text, _reason)` (in `work`) whose text is a JSON object."""
-        paths, sources = self._json_paths()
-        path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
-        # One pass over the text for the types, one for the values, for every path at once.
-        self.work.execute(
-            "CREATE OR REPLACE TEMP TABLE _src AS SELECT _line, _text, "
-            f"json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s "
-            "FROM _checked WHERE _reason IS NULL"
-        )
-        self._land(_typed_select(self.entity, sources, "_src", "_src._text"), [])
-        self.work.execute("DROP TABLE _src; DROP TABLE _checked")
-
-    def _load_jsonl(self) -> None:
-        for block in iter_line_blocks(self.file.path):
-            self.work.register("_block", block)
-            try:
-                self.work.execute(
-                    "CREATE OR REPLACE TEMP TABLE _checked AS SELECT _line, _text, "
-                    "CASE WHEN _text IS NULL THEN 'not_utf8' "
-                    "     WHEN NOT json_valid(_text) THEN 'not_json' "
-                    "     WHEN json_type(_text) <> 'OBJECT' THEN 'not_json' END AS _reason "
-                    "FROM (SELECT _line, try(decode(_bytes)) AS _text FROM _block)"
-                )
-                bad = _arrow_table(self.work, 
-                    "SELECT c._line, c._reason, CAST(NULL AS VARCHAR) AS _field, "
-                    "CASE WHEN c._reason = 'not_utf8' THEN 'line is not valid UTF-8' ELSE 'line is not a JSON object' END AS _detail, "
-                    "COALESCE(c._text, CAST(b._bytes AS VARCHAR)) AS _raw, "
-                    "CASE WHEN c._text IS NULL THEN b._bytes END AS _raw_bytes "
-                    "FROM _checked c JOIN _block b ON b._line = c._line WHERE c._reason IS NOT NULL ORDER BY c._line"
-                )
-            finally:
-                self.work.unregister("_block")
-            self._quarantine(bad)
-            self._land_json_objects()
-
-    def _load_json(self) -> None:
-        opener = gzip.open if self.file.path.name.lower().endswith(".gz") else open
-        with opener(self.file.path, "rb") as fh:
-            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-        if not head.startswith(b"["):
-            return self._load_jsonl()  # a .json file of one object per line is read as JSONL
+    # -- JSON documents: records of a file's entity, or API responses holding records ---------------------------
+    def _land_documents(self, block: pa.Table) -> None:
+        """Land a block of JSON documents `(_fid, _line, _bytes)`: each line of a JSONL file, element of a JSON
+        array, or whole pretty-printed document."""
+        envelope_keys = [f"$.{k}" for k in _responses.NOT_IN_ENVELOPES] + [
+            f"$.{k}" for k in _responses.ENVELOPE_KEYS]
+        self.work.register("_block", block)
         try:
             self.work.execute(
-                "CREATE OR REPLACE TEMP TABLE _elements AS "
-                "SELECT json AS _j FROM read_json_objects(?, format = 'array')",
-                [str(self.file.path)],
+                "CREATE OR REPLACE TEMP TABLE _docs AS SELECT d._fid, d._line, d._text, f._hint, "
+                "CASE WHEN d._text IS NULL THEN 'not_utf8' "
+                "     WHEN NOT json_valid(d._text) THEN 'not_json' "
+                "     WHEN json_type(d._text) <> 'OBJECT' THEN 'not_json' END AS _reason "
+                "FROM (SELECT _fid, _line, try(decode(_bytes)) AS _text FROM _block) AS d JOIN _files AS f USING (_fid)"
             )
-        except Exception as exc:  # noqa: BLE001 - reported with the file name below
-            raise IngestError(f"{self.label}: not a readable JSON array: {exc}") from exc
-        # Insertion order is file order: the table's row ids, which start at an arbitrary base, number the elements.
+            bad = _arrow_table(self.work,
+                "SELECT d._fid, d._line, COALESCE(d._hint, ?) AS _entity, d._reason, CAST(NULL AS VARCHAR) AS _field, "
+                "CASE WHEN d._reason = 'not_utf8' THEN 'not valid UTF-8' ELSE 'not a JSON object' END AS _detail, "
+                "COALESCE(d._text, CAST(b._bytes AS VARCHAR)) AS _raw, "
+                "CASE WHEN d._text IS NULL THEN b._bytes END AS _raw_bytes, CAST(NULL AS VARCHAR) AS _path "
+                "FROM _docs AS d JOIN _block AS b ON b._fid = d._fid AND b._line = d._line "
+                "WHERE d._reason IS NOT NULL ORDER BY d._fid, d._line", [RESPONSES])
+        finally:
+            self.work.unregister("_block")
+        self._quarantine(_with_parse_errors(bad))
+        keys = "[" + ", ".join(f"'{k}'" for k in envelope_keys) + "]"
+        n_own = len(_responses.NOT_IN_ENVELOPES)
         self.work.execute(
-            "CREATE OR REPLACE TEMP TABLE _checked AS "
-            "SELECT rowid - (SELECT min(rowid) FROM _elements) + 1 AS _line, CAST(_j AS VARCHAR) AS _text, "
-            "CASE WHEN json_type(_j) <> 'OBJECT' THEN 'not_json' END AS _reason FROM _elements"
+            "CREATE OR REPLACE TEMP TABLE _objects AS SELECT _fid, _line, _text, _hint, "
+            f"(list_aggregate(_k[:{n_own}], 'count') = 0 AND list_aggregate(_k[{n_own + 1}:], 'count') > 0) AS _envelope "
+            f"FROM (SELECT *, json_type(_text, {keys}) AS _k FROM _docs WHERE _reason IS NULL)"
         )
-        bad = _arrow_table(self.work, 
-            "SELECT _line, _reason, CAST(NULL AS VARCHAR) AS _field, 'element is not a JSON object' AS _detail, "
-            "_text AS _raw, CAST(NULL AS BLOB) AS _raw_bytes FROM _checked WHERE _reason IS NOT NULL ORDER BY _line"
+        self.work.execute("DROP TABLE _docs")
+        self._quarantine(_arrow_table(self.work,
+            "SELECT _fid, _line, ? AS _entity, 'unrecognised' AS _reason, CAST(NULL AS VARCHAR) AS _field, "
+            "'neither a record of a named entity nor an API response' AS _detail, _text AS _raw, "
+            "CAST(NULL AS BLOB) AS _raw_bytes, CAST(NULL AS VARCHAR) AS _path "
+            "FROM _objects WHERE _hint IS NULL AND NOT _envelope ORDER BY _fid, _line", [RESPONSES]))
+        self.work.execute(
+            "CREATE OR REPLACE TEMP TABLE _envelopes AS SELECT _fid, _line, _text AS _doc FROM _objects WHERE _envelope")
+        self.work.execute(
+            "CREATE OR REPLACE TEMP TABLE _rec AS "
+            "SELECT _hint AS _entity, _fid, _line, CAST(NULL AS VARCHAR) AS _path, false AS _partial, "
+            "false AS _embedded, _text, CAST(NULL AS VARCHAR) AS _defaults "
+            "FROM _objects WHERE _hint IS NOT NULL AND NOT _envelope"
         )
-        self._quarantine(bad)
-        self._land_json_objects()
-        self.work.execute("DROP TABLE _elements")
+        if self.work.execute("SELECT count(*) FROM _envelopes").fetchone()[0]:
+            self.work.execute(
+                "INSERT INTO _rec SELECT _entity, _fid, _line, _path, _partial, _embedded, CAST(_text AS VARCHAR), "
+                f"CAST(_defaults AS VARCHAR) FROM ({_responses.envelope_records_sql()})"
+            )
+        self.work.execute("DROP TABLE _objects; DROP TABLE _envelopes")
+        self.work.execute("CREATE OR REPLACE TEMP TABLE _emb AS SELECT * FROM _rec LIMIT 0")
+        present = {row[0] for row in self.work.execute("SELECT DISTINCT _entity FROM _rec").fetchall()}
+        # Posts and comments first: the authors and submolts embedded in them are observations of agents and
+        # submolts, landed with those.
+        for entity in sorted(ENTITIES, key=lambda e: e.name not in _responses.EMBEDS):
+            if entity.name in present or (entity.name in ("agents", "submolts") and self._has_embedded(entity)):
+                self._land_records(entity)
+        self.work.execute("DROP TABLE _rec; DROP TABLE _emb")
+
+    def _has_embedded(self, entity: Entity) -> bool:
+        return self.work.execute("SELECT count(*) FROM _emb WHERE _entity = ?", [entity.name]).fetchone()[0] > 0
+
+    def _land_records(self, entity: Entity) -> None:
+        paths, sources, fields = _json_paths(entity)
+        path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+        field_list = "[" + ", ".join(f"'$.{name}'" for name in fields) + "]"
+        self.work.execute(
+            "CREATE OR REPLACE TEMP TABLE _src AS SELECT _fid, _line, _path, _partial, _embedded, _text, _defaults, "
+            f"json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s, "
+            f"json_type(_defaults, {field_list}) AS _dt, json_extract_string(_defaults, {field_list}) AS _ds "
+            "FROM (SELECT * FROM _rec WHERE _entity = ? UNION ALL SELECT * FROM _emb WHERE _entity = ?)",
+            [entity.name, entity.name],
+        )
+        observed = [paths.index(f"$.{'.'.join(p)}") + 1 for name in ("fetched_at", "dump_date")
+                    for p in entity.field(name).sources]
+        observed_json = ", ".join(f"CASE WHEN _t[{i}] NOT IN ('NULL', 'OBJECT', 'ARRAY') THEN to_json(_s[{i}]) END"
+                                  for i in observed)
+        for key, other, other_key in _responses.EMBEDS.get(entity.name, ()):
+            i = paths.index(f"$.{key}") + 1
+            # An embedded object is observed when its record is: the record's own time, else its response's.
+            self.work.execute(
+                "INSERT INTO _emb SELECT ?, _fid, _line, COALESCE(_path, '$') || ?, true, true, _s[?], "
+                f"json_object('fetched_at', COALESCE({observed_json}, json_extract(_defaults, '$.fetched_at'))) "
+                f"FROM _src WHERE _t[?] = 'OBJECT' AND json_type(_s[?], '$.{other_key}') IS NOT NULL",
+                [other, f".{key}", i, i, i],
+            )
+        typed = _typed_select(entity, sources, "_src", "_src._text", partial_sql="_src._partial",
+                              carry=("_fid", "_path", "_partial", "_embedded"))
+        if entity.name not in {other for embeds in _responses.EMBEDS.values() for _, other, _ in embeds}:
+            self._land(entity, f"SELECT * EXCLUDE (_embedded) FROM ({typed}) AS _typed", [])
+            self.work.execute("DROP TABLE _src")
+            return
+        # Identical embedded observations (the same author object on every comment it wrote) are one observation:
+        # the one observed last is kept, at its first place.
+        same = ", ".join(_db.quote(f.name) for f in entity.fields if f.name not in ("fetched_at", "dump_date"))
+        query = (
+            f"SELECT * EXCLUDE (_embedded) FROM ({typed}) AS _typed QUALIFY NOT _embedded OR _problem IS NOT NULL OR "
+            f"row_number() OVER (PARTITION BY _embedded, _problem IS NULL, {same} "
+            "ORDER BY COALESCE(fetched_at, dump_date) DESC NULLS LAST, _fid, _line, _path) = 1"
+        )
+        self._land(entity, query, [])
+        self.work.execute("DROP TABLE _src")
 
     # -- Columnar sources (Parquet, CSV) ----------------------------------------------------------------------
     def _land_columns(self, from_sql: str, params: list) -> None:
+        entity = self.files[0].entity
         described = self.work.execute(f"DESCRIBE SELECT * FROM {from_sql}", params).fetchall()
         column_types = {row[0]: row[1] for row in described if row[0] != "_line"}
-        sources: dict[str, list[tuple[str, str, str]]] = {}
-        for f in self.entity.fields:
+        sources: dict[str, list[tuple[str, str, str, str]]] = {}
+        for f in entity.fields:
             for path in f.sources:
                 found = _column_source(f.kind, column_types, path)
                 if found is not None:
                     sources.setdefault(f.name, []).append(found)
-        # Bad rows keep their raw text: the source row as JSON.
-        row = "struct_pack(" + ", ".join(f'"{c}" := _src."{c}"' for c in column_types) + ")"
-        self._land(_typed_select(self.entity, sources, from_sql, f"CAST(to_json({row}) AS VARCHAR)"), params)
+        # Bad rows keep their raw text: the source row as JSON. Column names are data: quoted, never spliced.
+        row = "struct_pack(" + ", ".join(f"{_db.quote(c)} := _src.{_db.quote(c)}" for c in column_types) + ")"
+        source = (f"(SELECT 0 AS _fid, CAST(NULL AS VARCHAR) AS _path, false AS _partial, * FROM {from_sql})")
+        typed = _typed_select(entity, sources, source, f"CAST(to_json({row}) AS VARCHAR)",
+                              carry=("_fid", "_path", "_partial"))
+        self._land(entity, typed, params)
 
     def _load_parquet(self) -> None:
+        path = self.files[0].path
         try:
-            self.work.execute("SELECT count(*) FROM parquet_metadata(?)", [str(self.file.path)]).fetchone()
+            self.work.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchone()
         except Exception as exc:  # noqa: BLE001
-            raise IngestError(f"{self.label}: not a readable Parquet file: {exc}") from exc
+            raise IngestError(f"{self.reports[0].file}: not a readable Parquet file: {exc}") from exc
         from_sql = (
             "(SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) "
             "FROM read_parquet(?, file_row_number = true))"
         )
-        self._land_columns(from_sql, [str(self.file.path)])
+        self._land_columns(from_sql, [str(path)])
 
     def _load_csv(self) -> None:
-        path = str(self.file.path)
+        path = str(self.files[0].path)
+        compression = {"gzip": "gzip", "zstd": "zstd"}.get(self.files[0].compression, "auto")
         self.work.execute("DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans")
         try:
             self.work.execute(
                 "CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM read_csv(?, header = true, all_varchar = true, "
                 "store_rejects = true, rejects_table = '_csv_rejects', rejects_scan = '_csv_scans', "
-                "strict_mode = false, max_line_size = 16777216)",
-                [path],
+                "strict_mode = false, max_line_size = 16777216, compression = ?)",
+                [path, compression],
             )
         except Exception as exc:  # noqa: BLE001
-            raise IngestError(f"{self.label}: not a readable CSV file: {exc}") from exc
+            raise IngestError(f"{self.reports[0].file}: not a readable CSV file: {exc}") from exc
         # DuckDB numbers CSV rows (header = 1); rejected rows are missing from `_csv`, so a kept row's number is
         # 2 + its position + the number of rejected rows that came before it.
         self.work.execute(
@@ -638,12 +801,12 @@ class _FileLoader:
             "SELECT line, csv_line, error_type, line - 2 - (row_number() OVER (ORDER BY line) - 1) AS kept_before "
             "FROM (SELECT DISTINCT ON (line) line, csv_line, error_type FROM _csv_rejects ORDER BY line)"
         )
-        bad = _arrow_table(self.work, 
-            "SELECT CAST(line AS BIGINT) AS _line, "
+        bad = _arrow_table(self.work,
+            "SELECT 0 AS _fid, CAST(line AS BIGINT) AS _line, ? AS _entity, "
             "CASE WHEN error_type = 'INVALID ENCODING' THEN 'not_utf8' ELSE 'csv_malformed' END AS _reason, "
             "CAST(NULL AS VARCHAR) AS _field, lower(CAST(error_type AS VARCHAR)) AS _detail, csv_line AS _raw, "
-            "CAST(NULL AS BLOB) AS _raw_bytes FROM _csv_rejected ORDER BY line"
-        )
+            "CAST(NULL AS BLOB) AS _raw_bytes, CAST(NULL AS VARCHAR) AS _path FROM _csv_rejected ORDER BY line",
+            [self.files[0].entity.name])
         self._quarantine(bad)
         self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _csv_numbered AS "
@@ -655,6 +818,129 @@ class _FileLoader:
             "DROP TABLE _csv; DROP TABLE _csv_numbered; DROP TABLE _csv_rejected; "
             "DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans"
         )
+
+
+def _json_paths(entity: Entity) -> tuple[list[str], dict[str, list[tuple[str, str, str, str]]], list[str]]:
+    """The JSON paths read from every record of `entity`, the sources of each field among them (the record's own
+    paths first, then its response's default for the field), and the fields a default can name."""
+    paths: list[str] = []
+
+    def index(path: str) -> int:
+        if path not in paths:
+            paths.append(path)
+        return paths.index(path) + 1
+
+    sources: dict[str, list[tuple[str, str, str, str]]] = {}
+    fields = [f.name for f in entity.fields]
+    for f in entity.fields:
+        for path in f.sources:
+            i = index("$." + ".".join(path))
+            # A nested path is declared when its parent key is there (`"author": null` declares the author).
+            head = index("$." + path[0])
+            sources.setdefault(f.name, []).append(
+                _json_source(f.kind, f"_src._t[{i}]", f"_src._s[{i}]", f"(_src._t[{head}] IS NOT NULL)"))
+        d = fields.index(f.name) + 1
+        sources[f.name].append(_json_source(f.kind, f"_src._dt[{d}]", f"_src._ds[{d}]",
+                                            f"(_src._dt[{d}] IS NOT NULL AND _src._dt[{d}] <> 'NULL')"))
+    for key, _, _ in _responses.EMBEDS.get(entity.name, ()):
+        index(f"$.{key}")
+    return paths, sources, fields
+
+
+def _with_parse_errors(bad: pa.Table) -> pa.Table:
+    """Say where a document that is not JSON breaks (the few bad rows only: DuckDB's check does not say)."""
+    if not bad.num_rows:
+        return bad
+    details = bad["_detail"].to_pylist()
+    for i, (reason, raw) in enumerate(zip(bad["_reason"].to_pylist(), bad["_raw"].to_pylist())):
+        if reason == "not_json" and raw is not None:
+            try:
+                value = json.loads(raw)
+                details[i] = f"a JSON {type(value).__name__}, not an object"
+            except ValueError as exc:
+                details[i] = f"not JSON: {exc}"
+    return bad.set_column(bad.schema.get_field_index("_detail"), "_detail", pa.array(details, pa.string()))
+
+
+def _document_blocks(files: list[DropFile]) -> Iterator[pa.Table]:
+    """The JSON documents of files as blocks `(_fid, _line, _bytes)`. A JSONL file gives a document per line; a
+    `.json` file holding an array, a document per element (numbered from 1); any other `.json` file whose first
+    line is not a whole object is one (pretty-printed) document at line 1. Small files share blocks."""
+    pending: list[pa.Table] = []
+    pending_bytes = 0
+    for fid, f in enumerate(files):
+        try:
+            tables = list(_file_documents(f)) if f.path.stat().st_size <= SMALL_FILE_BYTES else None
+        except IngestError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a file that cannot be read fails with its name
+            raise IngestError(f"{f.path}: cannot be read: {exc}") from exc
+        for table in tables if tables is not None else _checked_documents(f):
+            table = table.add_column(0, "_fid", pa.repeat(pa.scalar(fid, pa.int32()), table.num_rows))
+            pending.append(table)
+            pending_bytes += table["_bytes"].nbytes
+            if pending_bytes >= BLOCK_BYTES:
+                yield pa.concat_tables(pending)
+                pending, pending_bytes = [], 0
+    if pending:
+        yield pa.concat_tables(pending)
+
+
+def _checked_documents(f: DropFile) -> Iterator[pa.Table]:
+    """The blocks of a large file, failing with the file's name if it cannot be read to its end."""
+    try:
+        yield from _file_documents(f)
+    except IngestError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise IngestError(f"{f.path}: cannot be read: {exc}") from exc
+
+
+def _file_documents(f: DropFile) -> Iterator[pa.Table]:
+    if f.format == "jsonl":
+        yield from iter_line_blocks(f.path, compression=f.compression)
+        return
+    with _open_binary(f.path, f.compression) as fh:
+        head = fh.read(SMALL_FILE_BYTES + 1)
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"["):
+        yield _array_elements(f)
+        return
+    first_line = start.split(b"\n", 1)[0].rstrip(b"\r \t")
+    if start.startswith(b"{") and not first_line.endswith(b"}"):
+        # One pretty-printed document (an API response as a scraper saved it).
+        data = head if len(head) <= SMALL_FILE_BYTES else _read_all(f)
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        yield pa.table({"_line": pa.array([1], pa.int64()), "_bytes": pa.array([data], pa.large_binary())})
+        return
+    yield from iter_line_blocks(f.path, compression=f.compression)  # a .json file of one object per line
+
+
+def _read_all(f: DropFile) -> bytes:
+    with _open_binary(f.path, f.compression) as fh:
+        return fh.read()
+
+
+def _array_elements(f: DropFile) -> pa.Table:
+    """The elements of a JSON array file, numbered from 1 in file order, as serialised JSON."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        compression = {"gzip": "gzip", "zstd": "zstd"}.get(f.compression, "auto")
+        try:
+            con.execute(
+                "CREATE TABLE _elements AS SELECT json AS _j FROM read_json_objects(?, format = 'array', "
+                "compression = ?)", [str(f.path), compression])
+        except Exception as exc:  # noqa: BLE001 - reported with the file name
+            raise IngestError(f"{f.path}: not a readable JSON array: {exc}") from exc
+        # Insertion order is file order: the table's row ids number the elements.
+        return _arrow_table(con,
+            "SELECT CAST(rowid - (SELECT min(rowid) FROM _elements) + 1 AS BIGINT) AS _line, "
+            "CAST(CAST(_j AS VARCHAR) AS BLOB) AS _bytes FROM _elements ORDER BY rowid")
+    finally:
+        con.close()
 
 
 def _arrow_table(con, query: str, params: list | None = None) -> pa.Table:
@@ -684,6 +970,25 @@ def _work_connection(memory_limit: str | None):
 
 # --------------------------------------------------------------------------------------------------------------
 # A whole drop
+
+
+def _groups(todo: list[tuple[DropFile, FileReport]]) -> Iterator[list[tuple[DropFile, FileReport]]]:
+    """Files in loading groups: each large or columnar file alone, small JSON files together (up to
+    GROUP_FILES files or BLOCK_BYTES of them), so that a scrape of many small responses loads in few steps."""
+    group: list[tuple[DropFile, FileReport]] = []
+    size = 0
+    for item in todo:
+        f, report = item
+        if f.format in ("json", "jsonl") and report.bytes <= SMALL_FILE_BYTES:
+            group.append(item)
+            size += report.bytes
+            if len(group) >= GROUP_FILES or size >= BLOCK_BYTES:
+                yield group
+                group, size = [], 0
+        else:
+            yield [item]
+    if group:
+        yield group
 
 
 def remove_unfinished_drops(con) -> int:
@@ -747,7 +1052,7 @@ def ingest_drop(
         for f in files:
             digest = _sha256(f.path)
             label = str(f.path)
-            report = FileReport(label, f.entity.name, f.format, digest, f.path.stat().st_size)
+            report = FileReport(label, f.entity_name, f.format, digest, f.path.stat().st_size)
             if digest in seen:
                 report.skipped = True
             else:
@@ -768,18 +1073,21 @@ def ingest_drop(
         con.execute("INSERT INTO ingest_drops (drop_seq, drop_path, started_at) VALUES (?, ?, ?)",
                     [drop_seq, str(drop), datetime.now(timezone.utc)])
         try:
-            for f, report in todo:
+            for group in _groups(todo):
                 file_started = datetime.now(timezone.utc)
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    loaded = _FileLoader(con, work, drop_seq, f, report.file, progress).load()
-                    report.rows_read, report.rows_loaded = loaded.rows_read, loaded.rows_loaded
-                    report.rows_quarantined, report.reasons = loaded.rows_quarantined, loaded.reasons
-                    con.execute(
+                    loaded = _Loader(con, work, drop_seq, [f for f, _ in group], [r.file for _, r in group],
+                                     progress).load()
+                    for (f, report), result in zip(group, loaded):
+                        report.rows_read, report.rows_loaded = result.rows_read, result.rows_loaded
+                        report.rows_quarantined, report.reasons = result.rows_quarantined, result.reasons
+                        report.records = result.records
+                    con.executemany(
                         "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [drop_seq, report.file, report.entity, report.format, report.sha256, report.bytes,
-                         report.rows_read, report.rows_loaded, report.rows_quarantined, file_started,
-                         datetime.now(timezone.utc)],
+                        [[drop_seq, report.file, report.entity, report.format, report.sha256, report.bytes,
+                          report.rows_read, report.rows_loaded, report.rows_quarantined, file_started,
+                          datetime.now(timezone.utc)] for _, report in group],
                     )
                     con.execute("COMMIT")
                 except IngestError:
@@ -787,7 +1095,8 @@ def ingest_drop(
                     raise
                 except Exception as exc:
                     con.execute("ROLLBACK")
-                    raise IngestError(f"{f.path}: {exc}") from exc
+                    where = group[0][0].path if len(group) == 1 else f"{group[0][0].path} (and {len(group) - 1} more files)"
+                    raise IngestError(f"{where}: {exc}") from exc
             fresh = [r for _, r in todo]
             con.execute(
                 "UPDATE ingest_drops SET finished_at = ?, files = ?, rows_read = ?, rows_loaded = ?, rows_quarantined = ? "

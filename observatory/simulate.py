@@ -14,7 +14,7 @@ observatory's embedded default data source), deterministic by seed, with what it
 * **Adoption hazards**: on the clock "time since first exposure" a candidate adopts with hazard
   ``lambda0 * HR ** k(t)``, ``k(t)`` its exposures so far; non-adopters are censored at the end of the window.
 * **Cooperation**: task threads solved by one agent or several, with confounded assignment and a known effect of
-  multi-agent work on the logit of success (``truth/tasks.parquet``).
+  multi-agent work on the logit of success (``truth/task_outcomes.parquet``).
 * **Bad records** of every kind the contract names, spliced into JSONL parts (``truth/bad_records.parquet``).
 
 The generators live in :mod:`observatory._sim`; this module holds the configuration and puts the run together.
@@ -363,7 +363,7 @@ def simulate(out_dir, config: SimulationConfig | None = None, *, progress: Calla
     ----------
     out_dir : folder to write. With one drop the drop is ``out_dir`` itself; with ``n_drops > 1`` the drops are
         ``out_dir/drop-001``, ``out_dir/drop-002``... In both cases ``truth.json`` and ``truth/`` go in ``out_dir``
-        (entity files are recognised by their first path component, so the ingest ignores them). Files a previous
+        (whose names start with no entity's name, so the ingest ignores them). Files a previous
         run wrote there are replaced.
     config : the society (:class:`SimulationConfig`); defaults to 20,000 agents, seed 7.
     progress : optional ``progress(step, done, total)`` callback for long runs.
@@ -763,7 +763,7 @@ def _write_truth(run: _Run, population, submolts, posts, stats: _Stats, cascade,
         "category": pa.array(np.array(_text.TASK_CATEGORIES)[plan.category]),
     }
     task_columns |= {k: pa.array(v) for k, v in task.truth.items()}
-    pq.write_table(pa.table(task_columns), truth_dir / "tasks.parquet")
+    pq.write_table(pa.table(task_columns), truth_dir / "task_outcomes.parquet")
     bad = run.writer.bad_table()
     pq.write_table(bad, truth_dir / "bad_records.parquet")
 
@@ -831,7 +831,7 @@ def _write_truth(run: _Run, population, submolts, posts, stats: _Stats, cascade,
         "cascades": cascade.summary["cascades"] | {"files": ["truth/cascades.parquet", "truth/adoptions.parquet",
                                                              "truth/candidates.parquet"]},
         "adoption": cascade.summary["adoption"],
-        "cooperation": task.summary | {"file": "truth/tasks.parquet"},
+        "cooperation": task.summary | {"file": "truth/task_outcomes.parquet"},
         "bad_records": {
             "total": int(bad.num_rows),
             "by_kind": kind_counts,

@@ -129,7 +129,7 @@ def hostile_report(tmp_path_factory):
     simulate(drop, SimulationConfig(n_agents=4000, seed=11, votes=False))
     roles = pd.read_parquet(drop / "truth" / "agent_roles.parquet")
     hub = roles[roles["role"] == "hub"].iloc[0]["name"]
-    tasks = pd.read_parquet(drop / "truth" / "tasks.parquet")
+    tasks = pd.read_parquet(drop / "truth" / "task_outcomes.parquet")
     submolt = str(pd.Series(tasks.filter(like="submolt").iloc[:, 0]).mode().iloc[0])
     # Rewrite every occurrence of the JSON strings, so that references stay consistent across entities.
     replacements = {json.dumps(hub): json.dumps(HOSTILE["agent"]), json.dumps(submolt): json.dumps(HOSTILE["submolt"])}

@@ -438,7 +438,7 @@ def test_cooperation_has_planted_confounding(default_flat):
         where c.agent_id <> t.requester_id
           and (t.resolved_at is null or c.created_at::timestamptz < t.resolved_at::timestamptz)
         group by t.id""").df().set_index("id")
-    planted = pd.read_parquet(default_flat.out_dir / "truth" / "tasks.parquet").set_index("task_id")
+    planted = pd.read_parquet(default_flat.out_dir / "truth" / "task_outcomes.parquet").set_index("task_id")
     assert len(tasks) == truth["n_tasks"] >= 1_000
     assert (derived["contributors"].reindex(planted.index).to_numpy() == planted["n_contributors"].to_numpy()).all()
     multi = derived["contributors"].reindex(tasks["id"]).to_numpy() >= 2

@@ -130,7 +130,7 @@ def _mean_quality(eta: np.ndarray, noise_sd: float) -> np.ndarray:
 class TaskResult:
     batch: CommentBatch
     table: dict  # columns of the tasks records (besides ids, which the caller resolves)
-    truth: dict  # columns of truth/tasks.parquet
+    truth: dict  # columns of truth/task_outcomes.parquet
     summary: dict
 
 

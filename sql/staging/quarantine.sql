@@ -10,7 +10,8 @@ with rejected_at_ingest as (
         reason,
         field,
         detail,
-        raw
+        raw,
+        path
     from quarantine_rows
     where drop_seq in (select drop_seq from finished_drops)
 ),
@@ -24,10 +25,13 @@ posts_unresolved as (
         'unknown_author' as reason,
         'author_name' as field,
         p.author_name as detail,
-        cast(to_json(r) as varchar) as raw
+        cast(to_json(r) as varchar) as raw,
+        p.source_path as path
     from stg_posts_resolved as p
-    join raw_posts as r on r._drop_seq = p.drop_seq and r._file = p.source_file and r._line = p.source_line
-    where p.author_id is null
+    join raw_posts as r
+        on r._drop_seq = p.drop_seq and r._file = p.source_file and r._line = p.source_line
+        and r._path is not distinct from p.source_path
+    where p.author_id is null and not p.author_deleted
 ),
 
 comments_unresolved as (
@@ -39,9 +43,12 @@ comments_unresolved as (
         c.reference_problem as reason,
         case c.reference_problem when 'unknown_post' then 'post_id' else 'author_name' end as field,
         case c.reference_problem when 'unknown_post' then c.post_id else c.author_name end as detail,
-        cast(to_json(r) as varchar) as raw
+        cast(to_json(r) as varchar) as raw,
+        c.source_path as path
     from stg_comments_resolved as c
-    join raw_comments as r on r._drop_seq = c.drop_seq and r._file = c.source_file and r._line = c.source_line
+    join raw_comments as r
+        on r._drop_seq = c.drop_seq and r._file = c.source_file and r._line = c.source_line
+        and r._path is not distinct from c.source_path
     where c.reference_problem is not null
 ),
 
@@ -54,9 +61,12 @@ tasks_unresolved as (
         t.reference_problem as reason,
         'post_id' as field,
         t.post_id as detail,
-        cast(to_json(r) as varchar) as raw
+        cast(to_json(r) as varchar) as raw,
+        t.source_path as path
     from stg_tasks_resolved as t
-    join raw_tasks as r on r._drop_seq = t.drop_seq and r._file = t.source_file and r._line = t.source_line
+    join raw_tasks as r
+        on r._drop_seq = t.drop_seq and r._file = t.source_file and r._line = t.source_line
+        and r._path is not distinct from t.source_path
     where t.reference_problem is not null
 ),
 

@@ -1,18 +1,24 @@
--- Every comment, deduplicated, with its author resolved and its references checked; `comments` keeps the sound ones.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by _observed_at desc nulls last, _drop_seq desc, _file desc, _line desc
-        ) as _copy_rank,
-        count(*) over (partition by id) as copies
+-- Every comment, merged from its copies as agents are (see stg_agents.sql), with its author resolved and its
+-- references checked; `comments` keeps the sound ones. A comment whose author was given as null (a deleted
+-- account) is sound: it keeps its place in the thread with `author_deleted` and no author.
+with observed as (
+    select * exclude (_drop_seq, _file, _line, _observed_at, _path, _partial),
+        _partial,
+        copy_order(_observed_at, _partial, _drop_seq, _file, _line, _path) as _order,
+        {'observed_at': _observed_at, 'drop_seq': _drop_seq, 'file': _file, 'line': _line, 'path': _path} as _source
     from raw_comments
     where _drop_seq in (select drop_seq from finished_drops)
 ),
 
 latest as (
-    select * from ranked where _copy_rank = 1
+    select
+        id,
+        arg_max_null(columns(* exclude (id, _partial, _order, _source)),
+                     (columns(* exclude (id, _partial, _order, _source)) is not null or not _partial, _order)),
+        arg_max(_source, _order) as _source,
+        count(*) as copies
+    from observed
+    group by id
 ),
 
 final as (
@@ -22,6 +28,7 @@ final as (
         latest.parent_id,
         coalesce(latest.author_id, stg_agent_names.agent_id) as author_id,
         coalesce(latest.author_name, agents.name) as author_name,
+        latest.author_id is null and latest.author_name is null as author_deleted,
         latest.content,
         coalesce(latest.score, latest.upvotes - latest.downvotes) as score,
         latest.upvotes,
@@ -29,14 +36,16 @@ final as (
         latest.depth,
         latest.created_at,
         coalesce(latest.is_deleted, false) as is_deleted,
-        latest._observed_at as observed_at,
+        latest._source.observed_at as observed_at,
         latest.copies,
-        latest._drop_seq as drop_seq,
-        latest._file as source_file,
-        latest._line as source_line,
+        latest._source.drop_seq as drop_seq,
+        latest._source.file as source_file,
+        latest._source.line as source_line,
+        latest._source.path as source_path,
         case
             when posts.id is null then 'unknown_post'
-            when coalesce(latest.author_id, stg_agent_names.agent_id) is null then 'unknown_author'
+            when latest.author_name is not null and coalesce(latest.author_id, stg_agent_names.agent_id) is null
+                then 'unknown_author'
         end as reference_problem
     from latest
     left join stg_agent_names on latest.author_id is null and stg_agent_names.name = latest.author_name

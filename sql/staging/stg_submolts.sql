@@ -1,14 +1,23 @@
--- Submolts: one row per name (the copy observed last), plus every submolt that posts name but no submolts file
--- describes (listed = false), so that the list is complete.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by name
-            order by _observed_at desc nulls last, _drop_seq desc, _file desc, _line desc
-        ) as _copy_rank
+-- Submolts: one row per name, merged from its copies as agents are (see stg_agents.sql): a submolt response is a
+-- complete record, the submolt objects embedded in posts are partial observations. Every submolt that posts name
+-- but nothing describes is added (listed = false), so that the list is complete.
+with observed as (
+    select * exclude (_drop_seq, _file, _line, _observed_at, _path, _partial),
+        _partial,
+        copy_order(_observed_at, _partial, _drop_seq, _file, _line, _path) as _order,
+        _observed_at
     from raw_submolts
     where _drop_seq in (select drop_seq from finished_drops)
+),
+
+merged as (
+    select
+        name,
+        arg_max_null(columns(* exclude (name, _partial, _order, _observed_at)),
+                     (columns(* exclude (name, _partial, _order, _observed_at)) is not null or not _partial, _order)),
+        arg_max(_observed_at, _order) as observed_at
+    from observed
+    group by name
 ),
 
 listed as (
@@ -23,9 +32,8 @@ listed as (
         owner,
         owner_id,
         true as listed,
-        _observed_at as observed_at
-    from ranked
-    where _copy_rank = 1
+        observed_at
+    from merged
 ),
 
 named_by_posts as (

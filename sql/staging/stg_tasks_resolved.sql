@@ -4,7 +4,7 @@ with ranked as (
         *,
         row_number() over (
             partition by id
-            order by _observed_at desc nulls last, _drop_seq desc, _file desc, _line desc
+            order by copy_order(_observed_at, _partial, _drop_seq, _file, _line, _path) desc
         ) as _copy_rank
     from raw_tasks
     where _drop_seq in (select drop_seq from finished_drops)
@@ -28,6 +28,7 @@ final as (
         latest._drop_seq as drop_seq,
         latest._file as source_file,
         latest._line as source_line,
+        latest._path as source_path,
         case when posts.id is null then 'unknown_post' end as reference_problem
     from latest
     left join posts on posts.id = latest.post_id

@@ -4,7 +4,7 @@ with ranked as (
         *,
         row_number() over (
             partition by voter_id, target_type, target_id
-            order by _observed_at desc nulls last, _drop_seq desc, _file desc, _line desc
+            order by copy_order(_observed_at, _partial, _drop_seq, _file, _line, _path) desc
         ) as _copy_rank
     from raw_votes
     where _drop_seq in (select drop_seq from finished_drops)
@@ -20,7 +20,8 @@ final as (
         _observed_at as observed_at,
         _drop_seq as drop_seq,
         _file as source_file,
-        _line as source_line
+        _line as source_line,
+        _path as source_path
     from ranked
     where _copy_rank = 1
 )
