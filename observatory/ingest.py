@@ -364,7 +364,8 @@ def _convert(kind: str, category: str, value: str) -> str:
     if category == "string":
         return {
             "id": f"NULLIF(trim({value}), '')",
-            "text": value,
+            # An empty or blank string is absent (the archive writes a deleted author's name as "").
+            "text": f"CASE WHEN trim({value}) <> '' THEN {value} END",
             "int": f"TRY_CAST(trim({value}) AS BIGINT)",
             "float": f"TRY_CAST(trim({value}) AS DOUBLE)",
             "bool": f"TRY_CAST(trim({value}) AS BOOLEAN)",
