@@ -39,6 +39,20 @@ def quote(identifier: str) -> str:
     return '"' + str(identifier).replace('"', '""') + '"'
 
 
+def table_exists(con, name: str) -> bool:
+    """Whether a table or view `name` exists in the main schema (temporary tables excluded)."""
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' AND NOT temporary",
+        [name]).fetchone()[0] or con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main' AND NOT internal",
+        [name]).fetchone()[0])
+
+
+def row_count(con, name: str) -> int:
+    """Rows of table `name`, 0 when it does not exist (a step that was not estimable writes no table)."""
+    return con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0] if table_exists(con, name) else 0
+
+
 def write_table(con, name: str, frame) -> None:
     """(Re)create table `name` from a pandas DataFrame or Arrow table."""
     con.register("_frame", frame)

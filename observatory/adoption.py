@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _db
+from . import _db, _status
 from .hazards import ExposureCurve, ExposureHazardModel, exposure_pairs_from_panel
 
 __all__ = ["AdoptionResult", "build_adoption_panel", "run_adoption", "DEFAULT_COVARIATES"]
@@ -151,7 +151,7 @@ def run_adoption(
     covariates: Sequence[str] = DEFAULT_COVARIATES,
     max_rows: int | None = 2_000_000,
     max_exposures: int = 10,
-    min_events: int = 10,
+    min_events: int = _status.MIN_ADOPTIONS,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> AdoptionResult:
@@ -181,14 +181,19 @@ def run_adoption(
         curve = ExposureCurve(max_exposures=max_exposures).fit(exposure_pairs_from_panel(panel), hazard_model=linear)
         timings["curve"] = time.perf_counter() - started
 
-    cox = pd.concat([_cox_rows(linear, "linear"), _cox_rows(log1p, "log1p")], ignore_index=True) if linear else \
-        pd.DataFrame(columns=["model", "term", "coef", "se", "hazard_ratio", "ci_lower", "ci_upper", "p"])
-    curve_table = curve.table_.reset_index() if curve is not None else pd.DataFrame(
-        columns=["k", "n_at_risk", "n_adopted", "probability", "ci_lower", "ci_upper"])
-    if curve is not None:
-        curve_table["verdict"] = curve.verdict_
-        curve_table["curvature_coef"] = curve.curvature_coef_
-        curve_table["curvature_p_value"] = curve.curvature_p_value_
+    if linear is None:
+        # No estimate: the tables are removed (an empty table would read as "no effect") and the step says why.
+        for name in ("adoption_cox", "exposure_curve"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        _status.record(con, "adoption", f"{n_events:,} adoptions after exposure among {n_subjects:,} exposed "
+                       f"(agent, item) pairs; the Cox models need at least {min_events}")
+        return AdoptionResult(linear, log1p, curve, used, len(panel), n_subjects, n_events, timings)
+    cox = pd.concat([_cox_rows(linear, "linear"), _cox_rows(log1p, "log1p")], ignore_index=True)
+    curve_table = curve.table_.reset_index()
+    curve_table["verdict"] = curve.verdict_
+    curve_table["curvature_coef"] = curve.curvature_coef_
+    curve_table["curvature_p_value"] = curve.curvature_p_value_
     for name, frame in (("adoption_cox", cox), ("exposure_curve", curve_table)):
         _db.write_table(con, name, frame)
+    _status.record(con, "adoption")
     return AdoptionResult(linear, log1p, curve, used, len(panel), n_subjects, n_events, timings)

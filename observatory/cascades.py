@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import _db
+from . import _db, _status
 
 __all__ = ["CascadeConfig", "build_cascades", "cascade_summary", "fit_cascade_sizes"]
 
@@ -96,7 +96,11 @@ def fit_cascade_sizes(
     tables = {"cascade_powerlaw": pd.DataFrame(), "cascade_powerlaw_comparisons": pd.DataFrame(),
               "cascade_ccdf": pd.DataFrame()}
     fit = None
-    if len(sizes) >= 50 and len(set(sizes.tolist())) >= 3:
+    distinct = len(set(sizes.tolist()))
+    if len(sizes) < _status.MIN_CASCADES or distinct < _status.MIN_DISTINCT_SIZES:
+        _status.record(con, "cascades", f"{len(sizes):,} cascades with {distinct} distinct sizes; the power-law fit "
+                       f"needs at least {_status.MIN_CASCADES} cascades and {_status.MIN_DISTINCT_SIZES} sizes")
+    else:
         fit = PowerLawFit(discrete=True, xmin=xmin, n_bootstrap=n_bootstrap, seed=seed, method=method,
                           n_jobs=n_jobs, progress=progress).fit(sizes)
         summary = fit.to_dict()
@@ -109,6 +113,7 @@ def fit_cascade_sizes(
         comparisons["parameters"] = comparisons["parameters"].astype(str)
         tables["cascade_powerlaw_comparisons"] = comparisons
         tables["cascade_ccdf"] = fit.ccdf_
+        _status.record(con, "cascades")
     for name, frame in tables.items():
         if frame.empty:
             con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import _db
+from . import _db, _status
 from .matching import PropensityMatcher
 
 __all__ = ["CooperationConfig", "CooperationResult", "build_task_events", "run_cooperation", "COVARIATES"]
@@ -116,7 +116,12 @@ def run_cooperation(con, config: CooperationConfig | None = None) -> Cooperation
     n_single = int((comparable["treated"] == 0).sum())
     source = ", ".join(sorted(events["outcome_source"].unique())) if len(events) else "none"
     matcher = None
-    if n_multi >= 2 and n_single >= 2:
+    arm = _status.MIN_TASKS_PER_ARM
+    if n_multi < arm or n_single < arm:
+        what = "no task threads (no tasks file, and no thread the task detector recognises)" if not len(events) else (
+            f"{n_multi:,} multi-agent and {n_single:,} single-agent task threads")
+        _status.record(con, "cooperation", f"{what}; matching needs at least {arm} of each")
+    else:
         matcher = PropensityMatcher(
             caliper=config.caliper, exact="submolt" if config.exact_submolt else None, replace=config.replace,
             seed=config.seed, n_bootstrap=config.n_bootstrap, n_permutations=config.n_permutations,
@@ -128,6 +133,8 @@ def run_cooperation(con, config: CooperationConfig | None = None) -> Cooperation
     rate_multi = float(comparable.loc[comparable["treated"] == 1, "resolved"].mean()) if n_multi else None
     rate_single = float(comparable.loc[comparable["treated"] == 0, "resolved"].mean()) if n_single else None
     _write_tables(con, comparable, matcher)
+    if matcher is not None:
+        _status.record(con, "cooperation")
     return CooperationResult(matcher, len(events), n_multi, n_single, source, rate, rate_multi, rate_single)
 
 
@@ -135,7 +142,7 @@ def _write_tables(con, comparable: pd.DataFrame, matcher: PropensityMatcher | No
     if matcher is None:
         frames = {"cooperation_matches": pd.DataFrame(columns=["pair_id", "treated_task_id", "control_task_id"]),
                   "cooperation_balance": pd.DataFrame(columns=["covariate", "smd_before", "smd_after"]),
-                  "cooperation_outcomes": pd.DataFrame(columns=["quantity", "estimate"])}
+                  "cooperation_outcomes": pd.DataFrame(columns=["quantity", "estimate", "ci_lower", "ci_upper"])}
     else:
         # matches_ holds index labels of the frame given to fit(): turn them into task ids.
         matches = matcher.matches_.copy()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import _db
+from . import _db, _status
 
 __all__ = ["FINDINGS_KEYS", "collect_findings", "write_report"]
 
@@ -37,10 +37,7 @@ def dashboards_dir() -> Path:
     return _db.project_dir("dashboards")
 
 
-def _table_exists(con, name: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]
-    ).fetchone()[0] or con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
+_table_exists = _db.table_exists
 
 
 def _clean(value):
@@ -130,6 +127,8 @@ def collect_findings(con) -> dict:
                     underpowered=bool(outcomes["underpowered"][0]),
                     mde_success_rate=outcomes["mde_success_rate"][0],
                 )
+    # Which analyses could be estimated on these data, and why not where they could not.
+    findings["status"] = _status.read(con)
     return _clean(findings)
 
 

@@ -27,7 +27,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
-from . import _db
+from . import _db, _status
 
 __all__ = [
     "ACTIVITY_FEATURES",
@@ -417,8 +417,18 @@ class RolesResult:
     k_selection: pd.DataFrame
     profiles: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    # Why no roles were estimated (too few active agents), or None; and what was restricted (the k range).
+    reason: str | None = None
+    note: str | None = None
+
+    @property
+    def estimable(self) -> bool:
+        return self.reason is None
 
     def summary(self) -> str:
+        if not self.estimable:
+            return (f"agents: {self.registered_agents:,} registered, {self.active_agents:,} active\n"
+                    f"roles: not estimable: {self.reason}")
         lines = [
             f"agents: {self.registered_agents:,} registered, {self.active_agents:,} active, "
             f"{self.inactive_agents:,} inactive (no post or comment; not clustered)",
@@ -476,6 +486,17 @@ def run_roles(
     started = time.perf_counter()
     features = compute_agent_features(con, betweenness_sources=betweenness_sources, seed=seed, progress=say)
     timings["features"] = time.perf_counter() - started
+
+    k_range = list(k_range)
+    usable = [k for k in k_range if k * _status.MIN_AGENTS_PER_ROLE <= len(features)]
+    if not usable:
+        return _roles_not_estimable(con, features, k_range, timings, say)
+    note = None
+    if len(usable) < len(k_range):
+        note = (f"k = {usable[0]}..{usable[-1]} only: {len(features):,} active agents, at least "
+                f"{_status.MIN_AGENTS_PER_ROLE} per role")
+        say(note)
+    k_range = usable
 
     started = time.perf_counter()
     clustered = list(features_to_cluster)
@@ -536,10 +557,48 @@ def run_roles(
     periphery = int(sum(n for c, n in enumerate(model.sizes_) if model.role_names_[c] == "periphery"))
     sizes = {model.role_names_[c]: int(n) for c, n in enumerate(model.sizes_)}
     total = max(registered, active)
+    _status.record(con, "roles", note=note)
     return RolesResult(
         k=model.k_, silhouette=model.silhouette_, silhouette_sd=model.silhouette_sd_, bic_best_k=model.bic_best_k_,
         degenerate=model.degenerate_, registered_agents=int(registered), active_agents=int(active),
         inactive_agents=int(inactive), periphery_share=periphery / active if active else float("nan"),
         periphery_share_all=(periphery + inactive) / total if total else float("nan"),
-        role_sizes=sizes, k_selection=k_selection, profiles=profiles, timings=timings,
+        role_sizes=sizes, k_selection=k_selection, profiles=profiles, timings=timings, note=note,
+    )
+
+
+def _roles_not_estimable(con, features: pd.DataFrame, k_range: list[int], timings: dict, say) -> RolesResult:
+    """Too few active agents to cluster: every active agent is `unclassified`, and the step says why."""
+    active = len(features)
+    reason = (f"{active:,} active agents; {k_range[0]} roles need at least {k_range[0] * _status.MIN_AGENTS_PER_ROLE} "
+              f"({_status.MIN_AGENTS_PER_ROLE} per role)")
+    con.register("_active", features[["agent_id"]])
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE agent_roles AS
+            SELECT a.id AS agent_id, a.name, CAST(NULL AS INTEGER) AS cluster,
+                   CASE WHEN r.agent_id IS NULL THEN 'inactive' ELSE 'unclassified' END AS role,
+                   r.agent_id IS NOT NULL AS active, 0.0 AS core_periphery_score
+            FROM agents a LEFT JOIN _active r ON r.agent_id = a.id
+            UNION ALL BY NAME
+            SELECT r.agent_id, NULL AS name, NULL AS cluster, 'unclassified' AS role, true AS active,
+                   0.0 AS core_periphery_score
+            FROM _active r WHERE r.agent_id NOT IN (SELECT id FROM agents)
+            """
+        )
+    finally:
+        con.unregister("_active")
+    for name in ("role_profiles", "role_k_selection"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    registered = con.execute("SELECT count(*) FROM agents").fetchone()[0]
+    inactive = con.execute("SELECT count(*) FROM agent_roles WHERE NOT active").fetchone()[0]
+    say(f"roles: not estimable: {reason}")
+    _status.record(con, "roles", reason)
+    nan = float("nan")
+    return RolesResult(
+        k=None, silhouette=nan, silhouette_sd=nan, bic_best_k=None, degenerate=False,
+        registered_agents=int(registered), active_agents=active, inactive_agents=int(inactive),
+        periphery_share=nan, periphery_share_all=nan, role_sizes={}, k_selection=pd.DataFrame(),
+        profiles=pd.DataFrame(), timings=timings, reason=reason,
     )

@@ -256,3 +256,41 @@ def test_the_public_archive_parquet_layout(tmp_path):
     assert query(db, "SELECT id, post_id, author_id FROM comments") == [("c1", "p2", "a1")]
     assert query(db, "SELECT id, is_claimed, created_at FROM agents") == [("a1", True, ts("2026-01-28T00:00:00Z"))]
     assert query(db, "SELECT name, subscriber_count, listed FROM submolts") == [("general", 5, True)]
+
+
+def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estimate(scrape, tmp_path, monkeypatch):
+    """The Dagster refresh job (ingest -> every analysis -> report) on the scrape: no step fails; each analysis the
+    data cannot support records why, and the report shows it."""
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from pipelines.definitions import defs
+
+    monkeypatch.setenv("OBSERVATORY_REPORTS", str(tmp_path / "report"))
+    db = tmp_path / "obs.duckdb"
+    definitions = defs()
+    job = definitions.resolve_job_def("refresh")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance, resources={"duckdb": DuckDBResource(database=str(db))},
+            run_config={"ops": {"raw_tables": {"config": {"drops": [str(scrape)]}}}},
+        )
+        assert result.success
+    status = query(db, "SELECT step, estimable, reason FROM analysis_status ORDER BY step")
+    assert status == [
+        ("adoption", False, "0 adoptions after exposure among 7 exposed (agent, item) pairs; the Cox models need at "
+                            "least 10"),
+        ("cascades", False, "7 cascades with 1 distinct sizes; the power-law fit needs at least 50 cascades and 3 "
+                            "sizes"),
+        ("cooperation", False, "no task threads (no tasks file, and no thread the task detector recognises); "
+                               "matching needs at least 2 of each"),
+        ("roles", False, "4 active agents; 2 roles need at least 20 (10 per role)"),
+    ]
+    findings = json.loads((tmp_path / "report" / "findings.json").read_text())
+    assert findings["population"] == {"agents": 4, "active_agents": 4, "posts": 5, "comments": 8}
+    assert findings["roles"]["k"] is None and findings["adoption"]["hazard_ratio"] is None
+    html = (tmp_path / "report" / "index.html").read_text()
+    for step in ("roles", "cascades", "adoption", "cooperation"):
+        assert f"Not estimable: {findings['status'][step]['reason']}." in html
+    # Agent-written text (a fake system block, an override in a submolt description) is carried inert.
+    assert "<|im_start|>" not in html and "<system>" not in html

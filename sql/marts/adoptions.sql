@@ -8,6 +8,8 @@ with ranked as (
             order by created_at, content_type desc, content_id
         ) as _use
     from item_mentions
+    -- only agents adopt: what a deleted account wrote can expose others, but it is no one's adoption
+    where agent_id is not null
 ),
 
 final as (

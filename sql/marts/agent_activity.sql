@@ -1,8 +1,10 @@
 -- One row per agent: what it did and when. An agent is *active* when it wrote at least one post or comment in
--- the observed window; registered agents that never did are the inactive population.
+-- the observed window; registered agents that never did are the inactive population. Posts and comments of deleted
+-- accounts (no author) belong to no agent.
 with post_counts as (
     select author_id as agent_id, count(*) as posts, min(created_at) as first_post, max(created_at) as last_post
     from posts
+    where author_id is not null
     group by author_id
 ),
 
@@ -14,15 +16,16 @@ comment_counts as (
         min(created_at) as first_comment,
         max(created_at) as last_comment
     from comments
+    where author_id is not null
     group by author_id
 ),
 
 active_days as (
     select agent_id, count(distinct day) as active_days
     from (
-        select author_id as agent_id, cast(created_at as date) as day from posts
+        select author_id as agent_id, cast(created_at as date) as day from posts where author_id is not null
         union all
-        select author_id as agent_id, cast(created_at as date) as day from comments
+        select author_id as agent_id, cast(created_at as date) as day from comments where author_id is not null
     )
     group by agent_id
 ),

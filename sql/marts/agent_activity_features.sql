@@ -3,10 +3,12 @@
 with events as (
     select author_id as agent_id, created_at, submolt, 'post' as kind, false as starts_thread
     from posts
+    where author_id is not null
     union all
     select c.author_id, c.created_at, p.submolt, 'comment', c.parent_id is null
     from comments as c
     join posts as p on p.id = c.post_id
+    where c.author_id is not null
 ),
 
 gaps as (

@@ -11,13 +11,13 @@ with readings as (
            2 as preference
     from comments as c
     join item_mentions as m on m.content_type = 'post' and m.content_id = c.post_id
-    where not c.is_deleted
+    where not c.is_deleted and c.author_id is not null
     union all
     -- the comment it replied to
     select c.author_id, m.item, c.id, c.created_at, 'comment', m.content_id, m.agent_id, m.created_at, 1
     from comments as c
     join item_mentions as m on m.content_type = 'comment' and m.content_id = c.parent_id
-    where not c.is_deleted
+    where not c.is_deleted and c.author_id is not null
 ),
 
 one_per_comment as (

@@ -1,7 +1,7 @@
 -- The reply graph: a directed, weighted edge from each commenter to the agent it replied to. A reply to a comment
 -- points at that comment's author; a top-level comment at the post's author. Self-replies are dropped, and so are
 -- replies whose parent comment is not in `comments` (deleted or never scraped): we do not guess their target.
--- weight = number of such replies; first_at/last_at bound them in time.
+-- Replies by or to a deleted account (no author) are not edges. weight = number of such replies; first_at/last_at bound them in time.
 with replies as (
     select
         c.author_id as source_id,
@@ -21,7 +21,7 @@ final as (
         min(created_at) as first_at,
         max(created_at) as last_at
     from replies
-    where source_id <> target_id
+    where source_id <> target_id and source_id is not null and target_id is not null
     group by source_id, target_id
 )
 

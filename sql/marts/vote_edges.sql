@@ -19,7 +19,7 @@ final as (
         min(created_at) as first_at,
         max(created_at) as last_at
     from targets
-    where voter_id <> target_id
+    where voter_id <> target_id and target_id is not null
     group by voter_id, target_id
 )
 

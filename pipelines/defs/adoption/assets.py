@@ -33,7 +33,7 @@ def adoption(context: dg.AssetExecutionContext, config: AdoptionConfig, duckdb: 
         _db.configure(con)
         result = run_adoption(con, max_rows=config.max_rows, max_exposures=config.max_exposures, seed=config.seed,
                               progress=context.log.info)
-        counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in ADOPTION_KEYS}
+        counts = {name: _db.row_count(con, name) for name in ADOPTION_KEYS}
         plots = {"adoption_cox": markdown_image(con, "hazard_forest"), "exposure_curve": markdown_image(con, "exposure_curve")}
     context.log.info("\n" + result.summary())
     for name, key in ADOPTION_KEYS.items():

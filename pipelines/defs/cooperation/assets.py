@@ -34,7 +34,7 @@ def cooperation(context: dg.AssetExecutionContext, config: CooperationRunConfig,
     with duckdb.get_connection() as con:
         _db.configure(con)
         result = run_cooperation(con, CooperationConfig(**config.model_dump()))
-        counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in COOPERATION_KEYS}
+        counts = {name: _db.row_count(con, name) for name in COOPERATION_KEYS}
         plots = {"cooperation_balance": markdown_image(con, "love_plot"),
                  "cooperation_outcomes": markdown_image(con, "effects_forest")}
     context.log.info("\n" + result.summary())

@@ -43,15 +43,17 @@ def roles(context: dg.AssetExecutionContext, config: RolesConfig, duckdb: DuckDB
             seed=config.seed,
             progress=context.log.info,
         )
-        counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in ROLE_KEYS}
+        counts = {name: _db.row_count(con, name) for name in ROLE_KEYS}
         plots = {"role_k_selection": markdown_image(con, "k_selection"), "agent_roles": markdown_image(con, "role_sizes"),
                  "role_profiles": markdown_image(con, "role_heatmap")}
     context.log.info("\n" + result.summary())
     selection = result.k_selection[["k", "silhouette", "silhouette_sd", "bic", "stability_ari", "min_share",
-                                    "degenerate", "chosen"]]
+                                    "degenerate", "chosen"]] if result.estimable else None
     for name, key in ROLE_KEYS.items():
         metadata = {"rows": dg.MetadataValue.int(int(counts[name]))}
-        if name == "agent_roles":
+        if not result.estimable:
+            metadata["not_estimable"] = dg.MetadataValue.text(result.reason)
+        elif name == "agent_roles":
             metadata.update({
                 "k": dg.MetadataValue.int(result.k),
                 "silhouette": dg.MetadataValue.float(round(result.silhouette, 4)),
@@ -63,7 +65,7 @@ def roles(context: dg.AssetExecutionContext, config: RolesConfig, duckdb: DuckDB
                 "role_sizes": dg.MetadataValue.json(result.role_sizes),
                 "seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in result.timings.items()}),
             })
-        if name == "role_k_selection":
+        if name == "role_k_selection" and selection is not None:
             metadata["k_selection"] = dg.MetadataValue.md(selection.to_markdown(index=False))
         if plots.get(name):
             metadata["plot"] = dg.MetadataValue.md(plots[name])
