@@ -90,12 +90,19 @@ def simulate(
     shape: str = typer.Option("api", "--shape", help="api (nested author/submolt objects) or flat (archive columns)."),
     bad_rate: float = typer.Option(0.0, "--bad-rate", help="Share of extra bad records to inject (JSONL)."),
     drops: int = typer.Option(1, "--drops", help="Split the timeline into this many overlapping drops."),
+    layout: str = typer.Option("entities", "--layout",
+                               help="entities (a folder of files per entity) or api (the API's responses as scrapers "
+                                    "save them: a post detail per post with its comment tree, profiles, submolts)."),
 ) -> None:
     """Simulate a Moltbook-like society with planted ground truth, written as a contract drop."""
     from .simulate import SimulationConfig
     from .simulate import simulate as run_simulation
 
-    config = SimulationConfig(n_agents=agents, seed=seed, fmt=fmt, shape=shape, bad_rate=bad_rate, n_drops=drops)
+    try:
+        config = SimulationConfig(n_agents=agents, seed=seed, fmt=fmt, shape=shape, bad_rate=bad_rate, n_drops=drops,
+                                  layout=layout)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     with _spinner() as progress:
         task = progress.add_task("simulate", total=None, status="")
 

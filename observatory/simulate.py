@@ -143,6 +143,9 @@ class SimulationConfig:
     bad_rate : expected share of extra bad lines per JSONL part of agents, posts and comments.
     fmt : ``"jsonl"``, ``"parquet"`` or ``"csv"``.
     shape : ``"api"`` (nested ``author``/``submolt`` objects, JSONL only) or ``"flat"`` (archive columns).
+    layout : ``"entities"`` (a folder of files per entity) or ``"api"`` (the API's responses as scrapers save them:
+        a post detail file per post with its comment tree, a profile per agent, a file per submolt; votes and tasks
+        stay per-entity files). The api layout is written from the api shape in JSONL, one drop, no bad records.
     n_drops : number of overlapping drops over consecutive time slices.
     rescrape_share : chance that a later drop re-scrapes a record of an earlier slice (with newer counters).
     name_author_share : in the API shape, share of comments whose ``author`` is the name string.
@@ -190,6 +193,7 @@ class SimulationConfig:
     bad_rate: float = 0.0
     fmt: str = "jsonl"
     shape: str = "api"
+    layout: str = "entities"
     n_drops: int = 1
     rescrape_share: float = 0.2
     name_author_share: float = 0.2
@@ -203,6 +207,10 @@ class SimulationConfig:
             problems.append(f"shape must be api or flat, not {self.shape!r}")
         if self.shape == "api" and self.fmt != "jsonl":
             problems.append("the api shape (nested objects, author as object or name) is written as jsonl only")
+        if self.layout not in ("entities", "api"):
+            problems.append(f"layout must be entities or api, not {self.layout!r}")
+        if self.layout == "api" and (self.fmt != "jsonl" or self.shape != "api" or self.n_drops != 1 or self.bad_rate):
+            problems.append("the api layout is written from one drop of the api shape in jsonl, without bad records")
         if self.bad_rate and self.fmt != "jsonl":
             problems.append("bad records are injected in jsonl drops only")
         if not 0.0 <= self.bad_rate < 0.5:
@@ -386,6 +394,8 @@ def simulate(out_dir, config: SimulationConfig | None = None, *, progress: Calla
     out = Path(out_dir)
     _clear_previous_output(out)
     out.mkdir(parents=True, exist_ok=True)
+    if config.layout == "api":
+        return _simulate_responses(out, config, progress)
     run = _Run(out, config, progress)
     try:
         truth = _simulate(run)
@@ -395,6 +405,27 @@ def simulate(out_dir, config: SimulationConfig | None = None, *, progress: Calla
     for (drop, entity), rows in sorted(run.writer.rows.items()):
         rows_by_drop.setdefault(run.writer.drop_name(drop), {})[entity] = rows
     return SimulationResult(out, tuple(run.writer.drop_dirs), truth["counts"]["unique"], rows_by_drop, truth)
+
+
+def _simulate_responses(out: Path, config: SimulationConfig, progress: Callable | None) -> SimulationResult:
+    """The society as per-entity files in a scratch folder, then as API responses in `out` (see _sim.responses)."""
+    import tempfile
+
+    from dataclasses import replace
+
+    from ._sim.responses import write_responses
+
+    with tempfile.TemporaryDirectory(dir=out, prefix=".entities-") as scratch:
+        result = simulate(scratch, replace(config, layout="entities"), progress=progress)
+        written = write_responses(Path(scratch), out)
+        for name in ("truth", "truth.json"):
+            shutil.move(str(Path(scratch) / name), str(out / name))
+    truth = json.loads((out / "truth.json").read_text())
+    truth["layout"]["kind"] = "api"
+    truth["layout"]["response_files"] = written
+    truth["config"]["layout"] = "api"
+    (out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
+    return SimulationResult(out, (out,), result.counts, result.rows_by_drop, truth)
 
 
 def _clear_previous_output(out: Path) -> None:

@@ -294,3 +294,34 @@ def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estima
         assert f"Not estimable: {findings['status'][step]['reason']}." in html
     # Agent-written text (a fake system block, an override in a submolt description) is carried inert.
     assert "<|im_start|>" not in html and "<system>" not in html
+
+
+def test_a_simulated_society_lands_the_same_from_api_responses_as_from_entity_files(tmp_path):
+    """`simulate --layout api` writes post details with comment trees, profiles with recent posts and comments, and
+    submolt responses; ingested, they give exactly the clean tables of the same society in per-entity files."""
+    from observatory.simulate import SimulationConfig, simulate
+
+    provenance = {"observed_at", "copies", "complete_copies", "drop_seq", "source_file", "source_line", "source_path"}
+
+    def checksums(db: Path) -> dict:
+        sums = {}
+        for table in ("agents", "submolts", "posts", "comments", "votes", "tasks"):
+            columns = [r[0] for r in query(db, f"DESCRIBE {table}") if r[0] not in provenance]
+            sums[table] = query(db, f"SELECT count(*), bit_xor(hash({', '.join(columns)})) FROM {table}")[0]
+        return sums
+
+    results = {}
+    for layout in ("entities", "api"):
+        result = simulate(tmp_path / layout, SimulationConfig(n_agents=1_500, seed=5, layout=layout))
+        report = ingest_drop(tmp_path / layout, tmp_path / f"{layout}.duckdb")
+        assert report.rows_quarantined == 0
+        results[layout] = (result, checksums(tmp_path / f"{layout}.duckdb"))
+    entities, api = results["entities"], results["api"]
+    assert api[1] == entities[1]
+    assert {t: n for t, (n, _) in api[1].items()} == entities[0].counts
+    files = api[0].truth["layout"]["response_files"]
+    assert files == {"posts": entities[0].counts["posts"], "agents": 1_500, "submolts": entities[0].counts["submolts"]}
+    some_post = next((tmp_path / "api" / "posts").glob("*.json"))
+    document = json.loads(some_post.read_text())
+    assert set(document) == {"success", "post", "comments", "_downloaded_at", "_endpoint"}
+    assert some_post.read_text().startswith("{\n  ")  # pretty-printed, as scrapers save responses
