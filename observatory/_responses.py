@@ -24,19 +24,30 @@ ENVELOPE_KEYS = ("post", "posts", "comment", "comments", "agent", "agents", "sub
                  "recentComments")
 NOT_IN_ENVELOPES = ("id", "created_at")
 
+# Every path the SQL below reads from an envelope, extracted from each document in one pass (`_parts`, a list of
+# JSON values, built by the ingest): the document is parsed once, not once per placement.
+ENVELOPE_PATHS: list[str] = []
+
+
+def part(path: str) -> str:
+    """SQL for the JSON value at `path` of the envelope (NULL where absent)."""
+    if path not in ENVELOPE_PATHS:
+        ENVELOPE_PATHS.append(path)
+    return f"_parts[{ENVELOPE_PATHS.index(path) + 1}]"
+
+
 # When the response was observed: scrapers add `_downloaded_at`, archivers `fetched_at`.
-OBSERVED_AT = "coalesce(json_extract(_doc, '$._downloaded_at'), json_extract(_doc, '$.fetched_at'))"
+OBSERVED_AT = f"coalesce({part('$._downloaded_at')}, {part('$.fetched_at')})"
 
 # The post a tree of comments belongs to: the detail's post, an archiver's `post_id`, else the endpoint fetched
 # (`/posts/<id>/comments`).
 TREE_POST_ID = (
-    "coalesce(json_extract(_doc, '$.post.id'), json_extract(_doc, '$.post_id'), "
-    "to_json(nullif(regexp_extract(json_extract_string(_doc, '$._endpoint'), '/posts/([^/?#]+)', 1), '')))"
+    f"coalesce({part('$.post.id')}, {part('$.post_id')}, "
+    f"to_json(nullif(regexp_extract({part('$._endpoint')} ->> '$', '/posts/([^/?#]+)', 1), '')))"
 )
 
 # The profile whose recent posts and comments these are.
-PROFILE_AUTHOR = (("author_id", "json_extract(_doc, '$.agent.id')"),
-                  ("author_name", "json_extract(_doc, '$.agent.name')"))
+PROFILE_AUTHOR = (("author_id", part("$.agent.id")), ("author_name", part("$.agent.name")))
 
 
 @dataclass(frozen=True)
@@ -63,15 +74,14 @@ PLACEMENTS = (
     Placement("posts", "post", many=False, partial=False),
     # GET /posts, GET /submolts/{name}: list items; a submolt's posts belong to it.
     Placement("posts", "posts", many=True, partial=True,
-              defaults=(("submolt", "json_extract(_doc, '$.submolt.name')"),
-                        ("submolt_id", "json_extract(_doc, '$.submolt.id')"))),
+              defaults=(("submolt", part("$.submolt.name")), ("submolt_id", part("$.submolt.id")))),
     # GET /agents/profile: the agent in full, its recent posts and comments as list items.
     Placement("agents", "agent", many=False, partial=False),
     Placement("posts", "recentPosts", many=True, partial=True, defaults=PROFILE_AUTHOR),
     Placement("comments", "recentComments", many=True, partial=True, defaults=PROFILE_AUTHOR),
     # An archiver's comment envelope: {"type": "comment", "post_id", "depth", "comment": {...}}.
     Placement("comments", "comment", many=False, partial=False,
-              defaults=(("post_id", "json_extract(_doc, '$.post_id')"), ("depth", "json_extract(_doc, '$.depth')"))),
+              defaults=(("post_id", part("$.post_id")), ("depth", part("$.depth")))),
     Placement("agents", "agents", many=True, partial=True),
     # GET /submolts/{name}: the submolt in full; GET /submolts: list items (or names).
     Placement("submolts", "submolt", many=False, partial=False),
@@ -117,9 +127,10 @@ def _json_path(key: str) -> str:
 
 
 def placement_sql(p: Placement) -> str:
-    """SELECT of the records one placement yields from the envelopes in `_envelopes(_fid, _line, _doc)`:
+    """SELECT of the records one placement yields from the envelopes in `_envelopes(_fid, _line, _parts)`:
     `_entity, _fid, _line, _path, _partial, _embedded, _text, _defaults`."""
     path = _json_path(p.key)
+    value = part(path)
     defaults = _defaults_sql(p.defaults)
     head = f"'{p.entity}' AS _entity, _fid, _line"
     flags = f"{str(p.partial).lower()} AS _partial, {str(p.embedded).lower()} AS _embedded"
@@ -127,8 +138,8 @@ def placement_sql(p: Placement) -> str:
     if not p.many:
         return (
             f"SELECT {head}, '{path}' AS _path, {flags}, _obj AS _text, {defaults} AS _defaults "
-            f"FROM (SELECT *, json_extract(_doc, '{path}') AS _obj FROM _envelopes "
-            f"WHERE json_type(_doc, '{path}') = 'OBJECT') AS _e WHERE {key_check}true"
+            f"FROM (SELECT *, {value} AS _obj FROM _envelopes "
+            f"WHERE json_type({value}) = 'OBJECT') AS _e WHERE {key_check}true"
         )
     item = "_list[_i]"
     if p.names_as:
@@ -140,8 +151,8 @@ def placement_sql(p: Placement) -> str:
     return (
         f"SELECT {head}, _path, {flags}, _obj AS _text, _defaults FROM ("
         f"SELECT _fid, _line, '{path}[' || (_i - 1) || ']' AS _path, {obj} AS _obj, {defaults} AS _defaults "
-        f"FROM (SELECT *, json_extract(_doc, '{path}[*]') AS _list FROM _envelopes "
-        f"WHERE json_type(_doc, '{path}') = 'ARRAY') AS _e, range(1, len(_list) + 1) AS _r(_i) WHERE {keep}"
+        f"FROM (SELECT *, json_extract({value}, '$[*]') AS _list FROM _envelopes "
+        f"WHERE json_type({value}) = 'ARRAY') AS _e, range(1, len(_list) + 1) AS _r(_i) WHERE {keep}"
         f") AS _items WHERE {key_check}true"
     )
 
@@ -149,12 +160,13 @@ def placement_sql(p: Placement) -> str:
 def tree_sql() -> str:
     """The comments of every tree in `_envelopes`, flattened: one row per node, with its parent and depth."""
     path = _json_path(TREE_KEY)
+    value = part(path)
     defaults = _defaults_sql((("post_id", TREE_POST_ID),))
     return f"""
 WITH RECURSIVE _tree(_fid, _line, _path, _node, _parent, _depth, _base) AS (
     SELECT _fid, _line, '{path}[' || (_i - 1) || ']', _list[_i], CAST(NULL AS VARCHAR), 0, _base
-    FROM (SELECT _fid, _line, json_extract(_doc, '{path}[*]') AS _list, {defaults} AS _base FROM _envelopes
-          WHERE json_type(_doc, '{path}') = 'ARRAY') AS _e, range(1, len(_list) + 1) AS _r(_i)
+    FROM (SELECT _fid, _line, json_extract({value}, '$[*]') AS _list, {defaults} AS _base FROM _envelopes
+          WHERE json_type({value}) = 'ARRAY') AS _e, range(1, len(_list) + 1) AS _r(_i)
     WHERE json_type(_list[_i]) = 'OBJECT'
     UNION ALL
     SELECT _fid, _line, _path || '.{REPLIES_KEY}[' || (_i - 1) || ']', _list[_i], _node ->> '$.id', _depth + 1, _base
@@ -168,6 +180,15 @@ SELECT 'comments' AS _entity, _fid, _line, _path, false AS _partial, false AS _e
 FROM _tree"""
 
 
-def envelope_records_sql() -> str:
-    """Every record held by the envelopes in `_envelopes`: the placements and the comment trees."""
+def _envelope_records_sql() -> str:
     return "\nUNION ALL\n".join([placement_sql(p) for p in PLACEMENTS] + [f"SELECT * FROM ({tree_sql()})"])
+
+
+# Every record held by the envelopes in `_envelopes(_fid, _line, _parts)`: the placements and the comment trees.
+# Built once, at import, so that ENVELOPE_PATHS is complete before the ingest extracts `_parts`.
+ENVELOPE_RECORDS_SQL = _envelope_records_sql()
+
+
+def envelope_parts_sql(document: str) -> str:
+    """SQL extracting `_parts` (every value of ENVELOPE_PATHS) from a document, in one parse."""
+    return f"json_extract({document}, [{', '.join(repr(p) for p in ENVELOPE_PATHS)}])"

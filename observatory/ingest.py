@@ -602,6 +602,9 @@ class _Loader:
             table, [self.drop_seq],
         )
         self._count(table["_fid"], "rows_quarantined")
+        for item in table.group_by(["_fid", "_reason"]).aggregate([([], "count_all")]).to_pylist():
+            reasons = self.reports[item["_fid"]].reasons
+            reasons[item["_reason"]] = reasons.get(item["_reason"], 0) + item["count_all"]
 
     def _land(self, entity: Entity, query: str, params: list) -> None:
         """Stream a typed query (see `_typed_select`, carrying `_fid, _path, _partial`) from `work`: good rows to
@@ -628,15 +631,6 @@ class _Loader:
                 self.progress(self.reports[0].file if len(self.reports) == 1 else f"{len(self.reports)} files",
                               sum(r.rows_read for r in self.reports))
 
-    def _quarantine_count(self) -> None:
-        for report in self.reports:
-            rows = self.con.execute(
-                "SELECT reason, count(*) FROM quarantine_rows WHERE drop_seq = ? AND file = ? GROUP BY reason",
-                [self.drop_seq, report.file],
-            ).fetchall()
-            report.reasons = {r: n for r, n in rows}
-            report.rows_quarantined = sum(report.reasons.values())
-
     def load(self) -> list[FileReport]:
         formats = {f.format for f in self.files}
         if len(self.files) == 1 and formats <= {"parquet", "csv"}:
@@ -644,23 +638,28 @@ class _Loader:
         else:
             for block in _document_blocks(self.files):
                 self._land_documents(block)
-        self._quarantine_count()
+        for report in self.reports:
+            report.reasons = dict(sorted(report.reasons.items()))
         return self.reports
 
     # -- JSON documents: records of a file's entity, or API responses holding records ---------------------------
     def _land_documents(self, block: pa.Table) -> None:
         """Land a block of JSON documents `(_fid, _line, _bytes)`: each line of a JSONL file, element of a JSON
         array, or whole pretty-printed document."""
-        envelope_keys = [f"$.{k}" for k in _responses.NOT_IN_ENVELOPES] + [
-            f"$.{k}" for k in _responses.ENVELOPE_KEYS]
+        n_own = len(_responses.NOT_IN_ENVELOPES)
+        keys = "['$', " + ", ".join(f"'$.{k}'" for k in _responses.NOT_IN_ENVELOPES + _responses.ENVELOPE_KEYS) + "]"
         self.work.register("_block", block)
         try:
+            # One validation and one pass for the root's type and the keys that tell a record from a response.
             self.work.execute(
-                "CREATE OR REPLACE TEMP TABLE _docs AS SELECT d._fid, d._line, d._text, f._hint, "
-                "CASE WHEN d._text IS NULL THEN 'not_utf8' "
-                "     WHEN NOT json_valid(d._text) THEN 'not_json' "
-                "     WHEN json_type(d._text) <> 'OBJECT' THEN 'not_json' END AS _reason "
-                "FROM (SELECT _fid, _line, try(decode(_bytes)) AS _text FROM _block) AS d JOIN _files AS f USING (_fid)"
+                "CREATE OR REPLACE TEMP TABLE _docs AS SELECT _fid, _line, _text, _hint, "
+                "CASE WHEN _text IS NULL THEN 'not_utf8' WHEN NOT _valid OR _k[1] <> 'OBJECT' THEN 'not_json' "
+                "END AS _reason, "
+                f"(list_aggregate(_k[2:{n_own + 1}], 'count') = 0 AND list_aggregate(_k[{n_own + 2}:], 'count') > 0) "
+                "AS _envelope "
+                f"FROM (SELECT *, CASE WHEN _valid THEN json_type(_text, {keys}) END AS _k FROM ("
+                "SELECT d._fid, d._line, d._text, f._hint, json_valid(d._text) AS _valid "
+                "FROM (SELECT _fid, _line, try(decode(_bytes)) AS _text FROM _block) AS d JOIN _files AS f USING (_fid)))"
             )
             bad = _arrow_table(self.work,
                 "SELECT d._fid, d._line, COALESCE(d._hint, ?) AS _entity, d._reason, CAST(NULL AS VARCHAR) AS _field, "
@@ -672,33 +671,27 @@ class _Loader:
         finally:
             self.work.unregister("_block")
         self._quarantine(_with_parse_errors(bad))
-        keys = "[" + ", ".join(f"'{k}'" for k in envelope_keys) + "]"
-        n_own = len(_responses.NOT_IN_ENVELOPES)
-        self.work.execute(
-            "CREATE OR REPLACE TEMP TABLE _objects AS SELECT _fid, _line, _text, _hint, "
-            f"(list_aggregate(_k[:{n_own}], 'count') = 0 AND list_aggregate(_k[{n_own + 1}:], 'count') > 0) AS _envelope "
-            f"FROM (SELECT *, json_type(_text, {keys}) AS _k FROM _docs WHERE _reason IS NULL)"
-        )
-        self.work.execute("DROP TABLE _docs")
         self._quarantine(_arrow_table(self.work,
             "SELECT _fid, _line, ? AS _entity, 'unrecognised' AS _reason, CAST(NULL AS VARCHAR) AS _field, "
             "'neither a record of a named entity nor an API response' AS _detail, _text AS _raw, "
             "CAST(NULL AS BLOB) AS _raw_bytes, CAST(NULL AS VARCHAR) AS _path "
-            "FROM _objects WHERE _hint IS NULL AND NOT _envelope ORDER BY _fid, _line", [RESPONSES]))
-        self.work.execute(
-            "CREATE OR REPLACE TEMP TABLE _envelopes AS SELECT _fid, _line, _text AS _doc FROM _objects WHERE _envelope")
+            "FROM _docs WHERE _reason IS NULL AND _hint IS NULL AND NOT _envelope ORDER BY _fid, _line", [RESPONSES]))
         self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _rec AS "
             "SELECT _hint AS _entity, _fid, _line, CAST(NULL AS VARCHAR) AS _path, false AS _partial, "
             "false AS _embedded, _text, CAST(NULL AS VARCHAR) AS _defaults "
-            "FROM _objects WHERE _hint IS NOT NULL AND NOT _envelope"
+            "FROM _docs WHERE _reason IS NULL AND _hint IS NOT NULL AND NOT _envelope"
         )
-        if self.work.execute("SELECT count(*) FROM _envelopes").fetchone()[0]:
+        if self.work.execute("SELECT count(*) FROM _docs WHERE _reason IS NULL AND _envelope").fetchone()[0]:
+            self.work.execute(
+                "CREATE OR REPLACE TEMP TABLE _envelopes AS SELECT _fid, _line, "
+                f"{_responses.envelope_parts_sql('_text')} AS _parts FROM _docs WHERE _reason IS NULL AND _envelope")
             self.work.execute(
                 "INSERT INTO _rec SELECT _entity, _fid, _line, _path, _partial, _embedded, CAST(_text AS VARCHAR), "
-                f"CAST(_defaults AS VARCHAR) FROM ({_responses.envelope_records_sql()})"
+                f"CAST(_defaults AS VARCHAR) FROM ({_responses.ENVELOPE_RECORDS_SQL})"
             )
-        self.work.execute("DROP TABLE _objects; DROP TABLE _envelopes")
+            self.work.execute("DROP TABLE _envelopes")
+        self.work.execute("DROP TABLE _docs")
         self.work.execute("CREATE OR REPLACE TEMP TABLE _emb AS SELECT * FROM _rec LIMIT 0")
         present = {row[0] for row in self.work.execute("SELECT DISTINCT _entity FROM _rec").fetchall()}
         # Posts and comments first: the authors and submolts embedded in them are observations of agents and
@@ -973,6 +966,26 @@ def _work_connection(memory_limit: str | None):
 # A whole drop
 
 
+def _log_files(con, drop_seq: int, reports: list[FileReport], started: datetime) -> None:
+    """One `ingest_log` row per file, inserted together (a group may hold thousands of files)."""
+    rows = pa.table({
+        "drop_seq": pa.repeat(pa.scalar(drop_seq, pa.int32()), len(reports)),
+        "file": pa.array([r.file for r in reports], pa.string()),
+        "entity": pa.array([r.entity for r in reports], pa.string()),
+        "format": pa.array([r.format for r in reports], pa.string()),
+        "content_sha256": pa.array([r.sha256 for r in reports], pa.string()),
+        "bytes": pa.array([r.bytes for r in reports], pa.int64()),
+        "rows_read": pa.array([r.rows_read for r in reports], pa.int64()),
+        "rows_loaded": pa.array([r.rows_loaded for r in reports], pa.int64()),
+        "rows_quarantined": pa.array([r.rows_quarantined for r in reports], pa.int64()),
+    })
+    con.register("_log", rows)
+    try:
+        con.execute("INSERT INTO ingest_log SELECT *, ?, ? FROM _log", [started, datetime.now(timezone.utc)])
+    finally:
+        con.unregister("_log")
+
+
 def _groups(todo: list[tuple[DropFile, FileReport]]) -> Iterator[list[tuple[DropFile, FileReport]]]:
     """Files in loading groups: each large or columnar file alone, small JSON files together (up to
     GROUP_FILES files or BLOCK_BYTES of them), so that a scrape of many small responses loads in few steps."""
@@ -1084,12 +1097,7 @@ def ingest_drop(
                         report.rows_read, report.rows_loaded = result.rows_read, result.rows_loaded
                         report.rows_quarantined, report.reasons = result.rows_quarantined, result.reasons
                         report.records = result.records
-                    con.executemany(
-                        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [[drop_seq, report.file, report.entity, report.format, report.sha256, report.bytes,
-                          report.rows_read, report.rows_loaded, report.rows_quarantined, file_started,
-                          datetime.now(timezone.utc)] for _, report in group],
-                    )
+                    _log_files(con, drop_seq, [report for _, report in group], file_started)
                     con.execute("COMMIT")
                 except IngestError:
                     con.execute("ROLLBACK")
