@@ -67,7 +67,9 @@ def ingest(
     if json_output:
         out.print_json(json.dumps(report.to_dict()))
         return
-    _print_frame(report.summary, title=f"ingest of {drop}")
+    many = len(report.files) > 20
+    _print_frame(report.folder_summary if many else report.summary,
+                 title=f"ingest of {drop}" + (f" ({len(report.files):,} files, by folder)" if many else ""))
     if report.drop_seq is None:
         out.print("Nothing new: every file of this drop was ingested before.")
     else:
@@ -75,6 +77,9 @@ def ingest(
             f"drop {report.drop_seq}: {report.rows_read:,} rows read, {report.rows_loaded:,} loaded, "
             f"{report.rows_quarantined:,} quarantined in {report.seconds:.1f} s"
         )
+        if report.records:
+            out.print("  landed: " + ", ".join(f"{n:,} {entity}" for entity, n in report.records.items())
+                      + " (embedded authors and submolts included)")
     for reason, n in report.reasons.items():
         out.print(f"  quarantined {n:,} x {reason}")
     if report.ignored:

@@ -161,6 +161,16 @@ class IngestReport:
             columns=["file", "entity", "format", "status", "rows_read", "loaded", "quarantined"],
         )
 
+    @property
+    def folder_summary(self) -> pd.DataFrame:
+        """`summary` with the files of each folder, entity and format on one row: a scrape has 10^4-10^5 files."""
+        frame = self.summary
+        frame.insert(0, "folder", [str(Path(f).parent) for f in frame["file"]])
+        return (frame.groupby(["folder", "entity", "format", "status"], sort=True)
+                .agg(files=("file", "size"), rows_read=("rows_read", "sum"), loaded=("loaded", "sum"),
+                     quarantined=("quarantined", "sum"))
+                .reset_index())
+
     def to_dict(self) -> dict:
         return {
             "drop": self.drop,
