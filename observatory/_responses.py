@@ -106,17 +106,6 @@ EMBEDS = {
 ENTITY_KEY = {"agents": "id", "submolts": "name", "posts": "id", "comments": "id"}
 
 
-def default_fields(entity: str) -> tuple[str, ...]:
-    """The fields of `entity` that a response can supply as defaults (read from the `_defaults` object)."""
-    fields = ["fetched_at"]
-    for p in PLACEMENTS:
-        if p.entity == entity:
-            fields += [name for name, _ in p.defaults]
-    if entity == "comments":
-        fields += ["post_id", "parent_id", "depth"]
-    return tuple(dict.fromkeys(fields))
-
-
 def _defaults_sql(placement_defaults: tuple[tuple[str, str], ...]) -> str:
     pairs = [("fetched_at", OBSERVED_AT), *placement_defaults]
     return "json_object(" + ", ".join(f"'{name}', {expr}" for name, expr in pairs) + ")"

@@ -686,44 +686,51 @@ class _Loader:
             "'neither a record of a named entity nor an API response' AS _detail, _text AS _raw, "
             "CAST(NULL AS BLOB) AS _raw_bytes, CAST(NULL AS VARCHAR) AS _path "
             "FROM _docs WHERE _reason IS NULL AND _hint IS NULL AND NOT _envelope ORDER BY _fid, _line", [RESPONSES]))
+        # Records: the documents that are records themselves (read in place), and those taken out of responses.
         self.work.execute(
-            "CREATE OR REPLACE TEMP TABLE _rec AS "
-            "SELECT _hint AS _entity, _fid, _line, CAST(NULL AS VARCHAR) AS _path, false AS _partial, "
-            "false AS _embedded, _text, CAST(NULL AS VARCHAR) AS _defaults "
-            "FROM _docs WHERE _reason IS NULL AND _hint IS NOT NULL AND NOT _envelope"
-        )
+            "CREATE OR REPLACE TEMP TABLE _taken (_entity VARCHAR, _fid INTEGER, _line BIGINT, _path VARCHAR, "
+            "_partial BOOLEAN, _embedded BOOLEAN, _text VARCHAR, _defaults VARCHAR)")
         if self.work.execute("SELECT count(*) FROM _docs WHERE _reason IS NULL AND _envelope").fetchone()[0]:
             self.work.execute(
                 "CREATE OR REPLACE TEMP TABLE _envelopes AS SELECT _fid, _line, "
                 f"{_responses.envelope_parts_sql('_text')} AS _parts FROM _docs WHERE _reason IS NULL AND _envelope")
             self.work.execute(
-                "INSERT INTO _rec SELECT _entity, _fid, _line, _path, _partial, _embedded, CAST(_text AS VARCHAR), "
+                "INSERT INTO _taken SELECT _entity, _fid, _line, _path, _partial, _embedded, CAST(_text AS VARCHAR), "
                 f"CAST(_defaults AS VARCHAR) FROM ({_responses.ENVELOPE_RECORDS_SQL})"
             )
             self.work.execute("DROP TABLE _envelopes")
-        self.work.execute("DROP TABLE _docs")
-        self.work.execute("CREATE OR REPLACE TEMP TABLE _emb AS SELECT * FROM _rec LIMIT 0")
-        present = {row[0] for row in self.work.execute("SELECT DISTINCT _entity FROM _rec").fetchall()}
+        self.work.execute("CREATE OR REPLACE TEMP TABLE _emb AS SELECT * FROM _taken LIMIT 0")
+        present = {row[0] for row in self.work.execute(
+            "SELECT DISTINCT _hint FROM _docs WHERE _reason IS NULL AND _hint IS NOT NULL AND NOT _envelope "
+            "UNION SELECT DISTINCT _entity FROM _taken").fetchall()}
         # Posts and comments first: the authors and submolts embedded in them are observations of agents and
         # submolts, landed with those.
         for entity in sorted(ENTITIES, key=lambda e: e.name not in _responses.EMBEDS):
-            if entity.name in present or (entity.name in ("agents", "submolts") and self._has_embedded(entity)):
+            if entity.name in present or (entity.name in ("agents", "submolts") and self._count_of("_emb", entity)):
                 self._land_records(entity)
-        self.work.execute("DROP TABLE _rec; DROP TABLE _emb")
+        self.work.execute("DROP TABLE _docs; DROP TABLE _taken; DROP TABLE _emb")
 
-    def _has_embedded(self, entity: Entity) -> bool:
-        return self.work.execute("SELECT count(*) FROM _emb WHERE _entity = ?", [entity.name]).fetchone()[0] > 0
+    def _count_of(self, table: str, entity: Entity, where: str = "true") -> int:
+        return self.work.execute(f"SELECT count(*) FROM {table} WHERE _entity = ? AND {where}",
+                                 [entity.name]).fetchone()[0]
 
     def _land_records(self, entity: Entity) -> None:
-        paths, sources, fields = _json_paths(entity)
+        # Default values come only with records taken out of responses: without any, the defaults are not read.
+        defaults = bool(self._count_of("_taken", entity, "_defaults IS NOT NULL") or self._count_of("_emb", entity))
+        paths, sources, fields = _json_paths(entity, defaults=defaults)
         path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
         field_list = "[" + ", ".join(f"'$.{name}'" for name in fields) + "]"
+        default_columns = (f"json_type(_defaults, {field_list}) AS _dt, "
+                           f"json_extract_string(_defaults, {field_list}) AS _ds, " if defaults else "")
         self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _src AS SELECT _fid, _line, _path, _partial, _embedded, _text, _defaults, "
-            f"json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s, "
-            f"json_type(_defaults, {field_list}) AS _dt, json_extract_string(_defaults, {field_list}) AS _ds "
-            "FROM (SELECT * FROM _rec WHERE _entity = ? UNION ALL SELECT * FROM _emb WHERE _entity = ?)",
-            [entity.name, entity.name],
+            f"{default_columns}json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s "
+            "FROM (SELECT _fid, _line, CAST(NULL AS VARCHAR) AS _path, false AS _partial, false AS _embedded, _text, "
+            "CAST(NULL AS VARCHAR) AS _defaults FROM _docs "
+            "WHERE _reason IS NULL AND _hint = ? AND NOT _envelope "
+            "UNION ALL SELECT * EXCLUDE (_entity) FROM _taken WHERE _entity = ? "
+            "UNION ALL SELECT * EXCLUDE (_entity) FROM _emb WHERE _entity = ?)",
+            [entity.name, entity.name, entity.name],
         )
         observed = [paths.index(f"$.{'.'.join(p)}") + 1 for name in ("fetched_at", "dump_date")
                     for p in entity.field(name).sources]
@@ -824,9 +831,10 @@ class _Loader:
         )
 
 
-def _json_paths(entity: Entity) -> tuple[list[str], dict[str, list[tuple[str, str, str, str]]], list[str]]:
+def _json_paths(entity: Entity, defaults: bool = True
+                ) -> tuple[list[str], dict[str, list[tuple[str, str, str, str]]], list[str]]:
     """The JSON paths read from every record of `entity`, the sources of each field among them (the record's own
-    paths first, then its response's default for the field), and the fields a default can name."""
+    paths first, then, with `defaults`, its response's default for the field), and the fields a default can name."""
     paths: list[str] = []
 
     def index(path: str) -> int:
@@ -844,8 +852,9 @@ def _json_paths(entity: Entity) -> tuple[list[str], dict[str, list[tuple[str, st
             sources.setdefault(f.name, []).append(
                 _json_source(f.kind, f"_src._t[{i}]", f"_src._s[{i}]", f"(_src._t[{head}] IS NOT NULL)"))
         d = fields.index(f.name) + 1
-        sources[f.name].append(_json_source(f.kind, f"_src._dt[{d}]", f"_src._ds[{d}]",
-                                            f"(_src._dt[{d}] IS NOT NULL AND _src._dt[{d}] <> 'NULL')"))
+        if defaults:
+            sources[f.name].append(_json_source(f.kind, f"_src._dt[{d}]", f"_src._ds[{d}]",
+                                                f"(_src._dt[{d}] IS NOT NULL AND _src._dt[{d}] <> 'NULL')"))
     for key, _, _ in _responses.EMBEDS.get(entity.name, ()):
         index(f"$.{key}")
     return paths, sources, fields

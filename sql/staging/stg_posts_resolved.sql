@@ -9,14 +9,31 @@ with observed as (
     where _drop_seq in (select drop_seq from finished_drops)
 ),
 
+ranked as (
+    -- Most keys have copies that are all complete records: the most preferred copy is the record, as it stands.
+    -- Only keys with a partial observation among their copies are merged field by field.
+    select
+        *,
+        row_number() over (partition by id order by _order desc) as _rank,
+        count(*) over (partition by id) as copies,
+        bool_or(_partial) over (partition by id) as _merge
+    from observed
+),
+
 latest as (
+    select * exclude (_partial, _order, _rank, _merge)
+    from ranked
+    where _rank = 1 and not _merge
+    union all by name
     select
         id,
-        arg_max_null(columns(* exclude (id, _partial, _order, _source)),
-                     (columns(* exclude (id, _partial, _order, _source)) is not null or not _partial, _order)),
+        arg_max_null(columns(* exclude (id, _partial, _order, _source, _rank, copies, _merge)),
+                     (columns(* exclude (id, _partial, _order, _source, _rank, copies, _merge)) is not null
+                      or not _partial, _order)),
         arg_max(_source, _order) as _source,
         count(*) as copies
-    from observed
+    from ranked
+    where _merge
     group by id
 ),
 

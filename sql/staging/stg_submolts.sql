@@ -10,13 +10,31 @@ with observed as (
     where _drop_seq in (select drop_seq from finished_drops)
 ),
 
+ranked as (
+    -- Most keys have copies that are all complete records: the most preferred copy is the record, as it stands.
+    -- Only keys with a partial observation among their copies are merged field by field.
+    select
+        *,
+        row_number() over (partition by name order by _order desc) as _rank,
+        count(*) over (partition by name) as copies,
+        bool_or(_partial) over (partition by name) as _merge
+    from observed
+),
+
 merged as (
+    select * exclude (_partial, _order, _rank, _merge, _observed_at), _observed_at as observed_at
+    from ranked
+    where _rank = 1 and not _merge
+    union all by name
     select
         name,
-        arg_max_null(columns(* exclude (name, _partial, _order, _observed_at)),
-                     (columns(* exclude (name, _partial, _order, _observed_at)) is not null or not _partial, _order)),
-        arg_max(_observed_at, _order) as observed_at
-    from observed
+        arg_max_null(columns(* exclude (name, _partial, _order, _observed_at, _rank, copies, _merge)),
+                     (columns(* exclude (name, _partial, _order, _observed_at, _rank, copies, _merge)) is not null
+                      or not _partial, _order)),
+        arg_max(_observed_at, _order) as observed_at,
+        count(*) as copies
+    from ranked
+    where _merge
     group by name
 ),
 
