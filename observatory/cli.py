@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -22,6 +23,20 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 out = Console(soft_wrap=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """An analysis that is not estimable says so in one line, not with the source line that warned."""
+    from ._status import NotEstimableWarning
+
+    if issubclass(category, NotEstimableWarning):
+        console.print(f"[yellow]{message}[/]")
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+warnings.showwarning = _show_warning
 
 DbOption = typer.Option(
     None, "--db", help="DuckDB database file (default: $OBSERVATORY_DB or data/observatory.duckdb).", show_default=False
