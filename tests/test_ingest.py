@@ -467,3 +467,21 @@ def test_an_interrupted_drop_is_invisible_and_removed_by_the_next_ingest(tmp_pat
     assert query(db, "SELECT count(*) FROM raw_agents WHERE _file LIKE 'crashed%'") == [(0,)]
     assert query(db, "SELECT count(*) FROM quarantine_rows") == [(0,)]
     assert query(db, "SELECT drop_seq, drop_path FROM ingest_drops ORDER BY drop_seq") == [(1, str(first)), (2, str(later))]
+
+
+def test_a_database_from_before_partial_observations_keeps_its_records(tmp_path):
+    """Raw tables created before `_path`/`_partial` existed gain them (null) and their rows stay clean records."""
+    drop, db = tmp_path / "drop", tmp_path / "obs.duckdb"
+    _write_drop(drop, "jsonl", "flat")
+    ingest_drop(drop, db)
+    before = clean_snapshot(db)
+    con = _db.connect(db)
+    for table in ("raw_agents", "raw_posts", "raw_comments", "raw_submolts", "raw_votes", "raw_tasks"):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN _path")
+        con.execute(f"ALTER TABLE {table} DROP COLUMN _partial")
+    con.execute("ALTER TABLE quarantine_rows DROP COLUMN path")
+    _db.ensure_schema(con)
+    _db.refresh_clean_tables(con)
+    con.close()
+    assert clean_snapshot(db) == before
+    assert query(db, "SELECT count(*) FROM raw_comments WHERE _partial IS NULL") == [(3,)]

@@ -3,7 +3,7 @@
 -- account) is sound: it keeps its place in the thread with `author_deleted` and no author.
 with observed as (
     select * exclude (_drop_seq, _file, _line, _observed_at, _path, _partial),
-        _partial,
+        coalesce(_partial, false) as _partial,  -- null in rows ingested before partial observations existed
         copy_order(_observed_at, _partial, _drop_seq, _file, _line, _path) as _order,
         {'observed_at': _observed_at, 'drop_seq': _drop_seq, 'file': _file, 'line': _line, 'path': _path} as _source
     from raw_comments

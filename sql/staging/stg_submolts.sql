@@ -3,7 +3,7 @@
 -- but nothing describes is added (listed = false), so that the list is complete.
 with observed as (
     select * exclude (_drop_seq, _file, _line, _observed_at, _path, _partial),
-        _partial,
+        coalesce(_partial, false) as _partial,  -- null in rows ingested before partial observations existed
         copy_order(_observed_at, _partial, _drop_seq, _file, _line, _path) as _order,
         _observed_at
     from raw_submolts
