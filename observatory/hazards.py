@@ -497,8 +497,9 @@ class ExposureHazardModel:
         Partial log-likelihood at the estimate and at zero (weighted when sampled).
     ph_test_ : pandas.DataFrame
         Proportional-hazards test per term: Grambsch-Therneau statistic from scaled Schoenfeld residuals against
-        the rank of the event times, chi-squared with 1 df -- lifelines' ``proportional_hazard_test`` with
-        ``time_transform="rank"``, extended to entry-time data. (R's ``cox.zph`` has used an exact score test and
+        the rank of the event times (tied times at their average rank, so that the test does not depend on the
+        order of the rows), chi-squared with 1 df -- lifelines' ``proportional_hazard_test`` with an average-rank
+        time transform, extended to entry-time data. (R's ``cox.zph`` has used an exact score test and
         the KM transform since survival 3.0, so its figures differ somewhat.) Columns ``test_statistic``, ``p``.
         Under case-control sampling the residuals use the weighted risk sets and the test is approximate.
     n_events_, n_subjects_, n_clusters_ : int
@@ -721,8 +722,9 @@ class ExposureHazardModel:
         variance = model_variance_std / np.outer(sd, sd)
         n_deaths = len(cox.deaths)
         scaled = n_deaths * schoenfeld @ variance
-        # lifelines' "rank" transform: the k-th death in time order (ties in row order) is at time k.
-        rank_time = np.arange(1, n_deaths + 1, dtype=float)
+        # The "rank" time transform with tied event times at their average rank (R's rank(); lifelines' own "rank"
+        # numbers tied deaths in row order, which makes the test depend on the order of the rows).
+        rank_time = stats.rankdata(cox.event_times[cox.death_group], method="average")
         centred = rank_time - rank_time.mean()
         statistic = (centred @ scaled) ** 2 / (n_deaths * np.diag(variance) * np.sum(centred**2))
         return pd.DataFrame(

@@ -85,3 +85,18 @@ def test_landing_sensor_requests_each_new_drop_once(tmp_path, monkeypatch):
         write_jsonl(tmp_path / "landing" / "drop-002" / "agents.jsonl", AGENTS)
         later = dg.build_sensor_context(instance=instance, cursor=context.cursor)
         assert [r.tags["drop"] for r in landing_folder_sensor(later)] == ["drop-002"]
+
+
+def test_proportional_hazards_check_covers_every_term_of_both_models(tmp_path):
+    """The report shows the PH test for every term of both Cox models; the check warns on any of them."""
+    from pipelines.defs.adoption.checks import proportional_hazards
+
+    db = tmp_path / "obs.duckdb"
+    con = _db.connect(db)
+    con.execute("CREATE TABLE adoption_cox (model VARCHAR, term VARCHAR, ph_test_p DOUBLE)")
+    con.execute("INSERT INTO adoption_cox VALUES ('linear', 'exposures', 0.40), ('linear', 'log_activity', 0.20), "
+                "('log1p', 'log1p_exposures', 0.01), ('log1p', 'log_activity', 0.03)")
+    con.close()
+    result = proportional_hazards(duckdb=DuckDBResource(database=str(db)))
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.metadata["rejected_terms"].value == ["log1p: log1p_exposures", "log1p: log_activity"]
