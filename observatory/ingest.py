@@ -951,7 +951,7 @@ def _array_elements(f: DropFile) -> pa.Table:
         # Insertion order is file order: the table's row ids number the elements.
         return _arrow_table(con,
             "SELECT CAST(rowid - (SELECT min(rowid) FROM _elements) + 1 AS BIGINT) AS _line, "
-            "CAST(CAST(_j AS VARCHAR) AS BLOB) AS _bytes FROM _elements ORDER BY rowid")
+            "encode(CAST(_j AS VARCHAR)) AS _bytes FROM _elements ORDER BY rowid")
     finally:
         con.close()
 

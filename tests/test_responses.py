@@ -325,3 +325,36 @@ def test_a_simulated_society_lands_the_same_from_api_responses_as_from_entity_fi
     document = json.loads(some_post.read_text())
     assert set(document) == {"success", "post", "comments", "_downloaded_at", "_endpoint"}
     assert some_post.read_text().startswith("{\n  ")  # pretty-printed, as scrapers save responses
+
+
+def test_compressed_arrays_and_large_responses_land_the_same(tmp_path, monkeypatch):
+    """A pretty-printed response gzipped, the same responses as a JSON array, and a response larger than the
+    small-file limit (read on its own, not grouped) give the same posts and comments."""
+    import gzip
+
+    import observatory.ingest as ingest_module
+
+    details = [json.loads((FIXTURE / "data" / "posts" / f"{p}.json").read_text()) for p in (P1, P3)]
+    expected = None
+    for layout in ("gzip", "array", "large"):
+        drop = tmp_path / layout / "posts"
+        drop.mkdir(parents=True)
+        if layout == "gzip":
+            for d in details:
+                (drop / f"{d['post']['id']}.json.gz").write_bytes(gzip.compress(json.dumps(d, indent=2).encode()))
+        elif layout == "array":
+            (drop / "page.json").write_text(json.dumps(details, indent=2))
+        else:
+            monkeypatch.setattr(ingest_module, "SMALL_FILE_BYTES", 64)
+            for d in details:
+                (drop / f"{d['post']['id']}.json").write_text(json.dumps(d, indent=2))
+        db = tmp_path / f"{layout}.duckdb"
+        report = ingest_drop(tmp_path / layout, db)
+        monkeypatch.setattr(ingest_module, "SMALL_FILE_BYTES", 4 << 20)
+        rows = (query(db, "SELECT id, author_id, author_deleted FROM posts ORDER BY id"),
+                query(db, "SELECT id, post_id, parent_id, depth FROM comments ORDER BY id"),
+                report.reasons)
+        assert expected is None or rows == expected, layout
+        expected = rows
+    assert expected[0] == [(P1, NOVA, False), (P3, None, True)]
+    assert len(expected[1]) == 6 and expected[2] == {"bad_timestamp": 1}
