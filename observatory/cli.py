@@ -250,6 +250,9 @@ def powerlaw(
     xmin: Optional[float] = typer.Option(None, "--xmin", help="Fix the lower bound of the tail instead of estimating it."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Goodness-of-fit replicates (0 skips the test)."),
     seed: int = typer.Option(0, "--seed"),
+    method: str = typer.Option("powerlaw", "--method",
+                               help="powerlaw (powerlaw.Fit's procedure) or plfit (Clauset's plfit.m, alpha on a "
+                                    "0.01 grid: the code behind the 2009 paper's tables)."),
     json_output: bool = typer.Option(False, "--json", help="Print the fit as JSON."),
 ) -> None:
     """Fit a power law to your own data: alpha, xmin, KS, bootstrap p-value, likelihood-ratio tests."""
@@ -262,7 +265,9 @@ def powerlaw(
         raise typer.Exit(code=2)
     with _spinner() as progress:
         task = progress.add_task("fit", total=None, status="")
-        fit = PowerLawFit(discrete=discrete, xmin=xmin, n_bootstrap=bootstrap, seed=seed,
+        if method not in ("powerlaw", "plfit"):
+            raise typer.BadParameter(f"--method must be powerlaw or plfit, not {method!r}")
+        fit = PowerLawFit(discrete=discrete, xmin=xmin, n_bootstrap=bootstrap, seed=seed, method=method,
                           progress=lambda step, done, total: progress.update(
                               task, description=step, total=total, completed=done)).fit(values)
     if json_output:

@@ -55,3 +55,20 @@ def test_ingest_reports_where_rows_went_and_fails_cleanly(tmp_path):
     failed = runner.invoke(app, ["ingest", str(drop), "--db", str(db)])
     assert failed.exit_code == 1
     assert "posts.parquet" in failed.output and "left as it was" in failed.output
+
+
+def test_powerlaw_method_selects_the_procedure(tmp_path):
+    """`--method plfit` runs Clauset's plfit.m procedure: discrete alpha on the 0.01 grid, as PowerLawFit does."""
+    from observatory.powerlaw import PowerLawFit
+
+    values = np.random.default_rng(9).zipf(2.3, size=2000)
+    path = tmp_path / "sizes.txt"
+    path.write_text("\n".join(str(v) for v in values) + "\n")
+    result = runner.invoke(app, ["powerlaw", str(path), "--discrete", "--bootstrap", "0", "--method", "plfit", "--json"])
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.output)
+    reference = PowerLawFit(discrete=True, n_bootstrap=0, method="plfit").fit(values.astype(float))
+    assert fit["method"] == "plfit" and fit["alpha"] == pytest.approx(reference.alpha_, abs=1e-12)
+    assert round(fit["alpha"], 2) == pytest.approx(fit["alpha"], abs=1e-9)  # on the grid
+    bad = runner.invoke(app, ["powerlaw", str(path), "--method", "mle"])
+    assert bad.exit_code != 0 and "powerlaw or plfit" in bad.output
