@@ -53,6 +53,22 @@ class Field:
         return DUCKDB_TYPES[self.kind]
 
 
+# Timestamps outside this window are not observations of an agent society (`infinity`, `epoch`, the year 57971
+# that epoch milliseconds read as seconds give): bad_timestamp. Epoch numbers of 10^11 and more are milliseconds
+# (10^11 seconds is the year 5138).
+TIMESTAMP_WINDOW = ("2000-01-01 00:00:00+00", "2100-01-01 00:00:00+00")
+EPOCH_MILLISECONDS_FROM = 10**11
+
+# Counters beyond these bounds are not counts (9223372036854775807 upvotes) and would overflow the clean tables'
+# arithmetic (score = upvotes - downvotes): such a record is quarantined as invalid_value.
+COUNT_MAX = 10**12
+
+
+def _count(name, *sources, signed=False) -> Field:
+    """A counter: an integer in [0, COUNT_MAX], or [-COUNT_MAX, COUNT_MAX] for net counts (score, karma)."""
+    return _f(name, "int", *sources, minimum=-COUNT_MAX if signed else 0, maximum=COUNT_MAX)
+
+
 def _f(name, kind, *sources, required=False, partial=True, allowed=None, minimum=None, maximum=None) -> Field:
     paths = tuple(tuple(s.split(".")) for s in (sources or (name,)))
     return Field(name, kind, paths, required, partial, allowed, minimum, maximum)
@@ -89,13 +105,13 @@ AGENTS = Entity(
         _f("id", "id", required=True),
         _f("name", "text", required=True),
         _f("description", "text"),
-        _f("karma", "int"),
+        _count("karma", signed=True),
         # Later API generations write the author's fields in camelCase.
         _f("created_at", "ts", "created_at", "createdAt", required=True, partial=False),
         _f("is_claimed", "bool", "is_claimed", "claimed", "isClaimed"),
         _f("is_active", "bool", "is_active", "isActive"),
-        _f("follower_count", "int", "follower_count", "followerCount"),
-        _f("following_count", "int", "following_count", "followingCount"),
+        _count("follower_count", "follower_count", "followerCount"),
+        _count("following_count", "following_count", "followingCount"),
         _f("avatar_url", "text", "avatar_url", "avatarUrl"),
         _f("owner_x_handle", "text", "owner_x_handle", "x_handle", "owner.x_handle"),
         _f("first_seen_at", "ts"),
@@ -113,8 +129,8 @@ SUBMOLTS = Entity(
         _f("id", "id"),
         _f("display_name", "text"),
         _f("description", "text"),
-        _f("subscriber_count", "int"),
-        _f("post_count", "int"),
+        _count("subscriber_count"),
+        _count("post_count"),
         _f("created_at", "ts"),
         _f("owner", "text", "owner", "owner_name", "created_by.name"),
         _f("owner_id", "id", "owner_id", "created_by.id"),
@@ -135,10 +151,10 @@ POSTS = Entity(
         _f("submolt_id", "id", "submolt.id", "submolt_id"),
         _f("author_id", "id", "author.id", "author_id", "agent_id"),
         _f("author_name", "text", "author.name", "author_name", "agent_name", "author"),
-        _f("upvotes", "int"),
-        _f("downvotes", "int"),
-        _f("score", "int"),
-        _f("comment_count", "int"),
+        _count("upvotes"),
+        _count("downvotes"),
+        _count("score", signed=True),
+        _count("comment_count"),
         _f("is_pinned", "bool"),
         _f("created_at", "ts", "created_at", "createdAt", required=True),
         # Added by the API's later generation.
@@ -163,9 +179,9 @@ COMMENTS = Entity(
         # The SDK returns `author` as the author's name string; the raw API returns an object.
         _f("author_name", "text", "author.name", "author", "author_name", "agent_name", "authorName"),
         _f("content", "text"),
-        _f("score", "int"),
-        _f("upvotes", "int"),
-        _f("downvotes", "int"),
+        _count("score", signed=True),
+        _count("upvotes"),
+        _count("downvotes"),
         _f("depth", "int", minimum=0),
         _f("created_at", "ts", "created_at", "createdAt", required=True),
         _f("is_deleted", "bool"),

@@ -139,12 +139,23 @@ def _create_staging(con, refresh: bool) -> None:
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
 
 
+def clean_tables_stale(con) -> bool:
+    """Whether a finished drop is missing from the clean tables (the refresh after it never committed)."""
+    return bool(con.execute(
+        "SELECT (SELECT coalesce(max(drop_seq), 0) FROM ingest_drops WHERE finished_at IS NOT NULL) > "
+        "coalesce((SELECT refreshed_through FROM clean_tables_state), 0)").fetchone()[0])
+
+
 def refresh_clean_tables(con) -> dict[str, int]:
     """Recompute the clean tables (`agents`, `posts`, `submolts`, `comments`, `votes`, `tasks`) from their
     `stg_*` views, in one transaction; returns their row counts. The ingest calls it after every drop."""
     con.execute("BEGIN TRANSACTION")
     try:
         _create_staging(con, refresh=True)
+        # Which drops the clean tables now reflect: a crash between finishing a drop and this commit is detected
+        # (`clean_tables_stale`) and repaired by the next ingest.
+        con.execute("INSERT OR REPLACE INTO clean_tables_state SELECT 1, "
+                    "(SELECT coalesce(max(drop_seq), 0) FROM ingest_drops WHERE finished_at IS NOT NULL), now()")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -187,6 +198,11 @@ INGEST_TABLES_DDL = (
         raw VARCHAR,
         raw_bytes BLOB,
         path VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS clean_tables_state (
+        id INTEGER PRIMARY KEY,
+        refreshed_through INTEGER NOT NULL,
+        refreshed_at TIMESTAMPTZ NOT NULL
     )""",
 )
 

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from . import _db
 from . import _responses
-from ._contract import ENTITIES, ENTITY_BY_NAME, Entity, Field
+from ._contract import ENTITIES, ENTITY_BY_NAME, EPOCH_MILLISECONDS_FROM, TIMESTAMP_WINDOW, Entity, Field
 
 __all__ = ["IngestError", "IngestReport", "FileReport", "discover_drop", "ingest_drop"]
 
@@ -369,6 +369,12 @@ def _lines_table(data: bytes, newlines: np.ndarray, lines_before: int) -> pa.Tab
 # The SQL that turns a source relation into typed contract fields and a reason for each bad row
 
 
+def _epoch(seconds_or_ms: str) -> str:
+    """SQL: epoch seconds, or milliseconds from EPOCH_MILLISECONDS_FROM on, as a timestamp (NULL if impossible)."""
+    return (f"try(to_timestamp(CASE WHEN abs({seconds_or_ms}) >= {EPOCH_MILLISECONDS_FROM} "
+            f"THEN {seconds_or_ms} / 1000.0 ELSE {seconds_or_ms} END))")
+
+
 def _convert(kind: str, category: str, value: str) -> str:
     """SQL converting `value` (of a source category) to the contract `kind`, or NULL where it cannot be."""
     if category == "string":
@@ -380,7 +386,7 @@ def _convert(kind: str, category: str, value: str) -> str:
             "float": f"TRY_CAST(trim({value}) AS DOUBLE)",
             "bool": f"TRY_CAST(trim({value}) AS BOOLEAN)",
             # ISO-8601 (naive means UTC: the session time zone is UTC), else epoch seconds written as a string.
-            "ts": f"COALESCE(TRY_CAST({value} AS TIMESTAMPTZ), try(to_timestamp(TRY_CAST({value} AS DOUBLE))))",
+            "ts": f"COALESCE(TRY_CAST({value} AS TIMESTAMPTZ), {_epoch(f'TRY_CAST({value} AS DOUBLE)')})",
         }[kind]
     if category == "integer":
         return {
@@ -389,7 +395,7 @@ def _convert(kind: str, category: str, value: str) -> str:
             "int": f"TRY_CAST({value} AS BIGINT)",
             "float": f"CAST({value} AS DOUBLE)",
             "bool": f"CASE WHEN {value} = 1 THEN true WHEN {value} = 0 THEN false END",
-            "ts": f"try(to_timestamp(CAST({value} AS DOUBLE)))",
+            "ts": _epoch(f"CAST({value} AS DOUBLE)"),
         }[kind]
     if category == "double":
         return {
@@ -398,7 +404,7 @@ def _convert(kind: str, category: str, value: str) -> str:
             "int": f"CASE WHEN {value} = trunc({value}) THEN TRY_CAST({value} AS BIGINT) END",
             "float": f"CAST({value} AS DOUBLE)",
             "bool": "NULL",
-            "ts": f"try(to_timestamp({value}))",
+            "ts": _epoch(value),
         }[kind]
     if category == "boolean":
         return {"bool": value, "text": f"CAST({value} AS VARCHAR)"}.get(kind, "NULL")
@@ -532,6 +538,10 @@ def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str, s
             checks.append((condition, "missing_field", f.name, "NULL"))
         bad = "bad_timestamp" if f.kind == "ts" else "wrong_type"
         checks.append((f"{present} AND {value} IS NULL", bad, f.name, texts[f.name]))
+        if f.kind == "ts":
+            low, high = TIMESTAMP_WINDOW
+            checks.append((f"({value} < TIMESTAMPTZ '{low}' OR {value} >= TIMESTAMPTZ '{high}')", "bad_timestamp",
+                           f.name, texts[f.name]))
     for group in entity.required_any:
         # Missing only when the record names none of them: a given null (a deleted author) lands as null.
         cond = " AND ".join(f'NOT "d__{g}"' for g in group)
@@ -1093,6 +1103,8 @@ def ingest_drop(
                 todo.append((f, report))
             reports.append(report)
         if not todo:
+            if _db.clean_tables_stale(con):
+                _db.refresh_clean_tables(con)  # an earlier ingest finished its drop but not the refresh
             return IngestReport(str(drop), None, reports, ignored, time.perf_counter() - started)
 
         drop_seq = con.execute("SELECT COALESCE(max(drop_seq), 0) + 1 FROM ingest_drops").fetchone()[0]

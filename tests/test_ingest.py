@@ -485,3 +485,57 @@ def test_a_database_from_before_partial_observations_keeps_its_records(tmp_path)
     con.close()
     assert clean_snapshot(db) == before
     assert query(db, "SELECT count(*) FROM raw_comments WHERE _partial IS NULL") == [(3,)]
+
+
+def test_counts_out_of_range_are_quarantined_before_they_can_overflow(base_drop, tmp_path):
+    """An upvote count of 2^63 - 1 with -1 downvotes passes every type check but overflows `upvotes - downvotes`
+    in the clean tables: counts must lie in [0, 10^12] (net counts in [-10^12, 10^12])."""
+    db = tmp_path / "obs.duckdb"
+    poison = dict(POSTS_API[0], id="p9", upvotes=9223372036854775807, downvotes=-1)
+    negative = dict(POSTS_API[0], id="p8", downvotes=-1)
+    write_jsonl(base_drop / "posts-2.jsonl", [poison, negative])
+    ingest_drop(base_drop, db)
+    rows = query(db, "SELECT line, reason, field, detail FROM quarantine WHERE file LIKE '%posts-2.jsonl' ORDER BY line")
+    assert rows == [(1, "invalid_value", "upvotes", "9223372036854775807"), (2, "invalid_value", "downvotes", "-1")]
+    assert query(db, "SELECT id FROM posts ORDER BY id") == [("p1",), ("p2",)]
+    # The next drop still lands: nothing poisons the refresh.
+    write_jsonl(tmp_path / "later" / "agents.jsonl", [{"id": "a9", "name": "z", "created_at": "2026-02-01T00:00:00Z"}])
+    ingest_drop(tmp_path / "later", db)
+    assert query(db, "SELECT count(*) FROM agents") == [(4,)]
+
+
+@pytest.mark.parametrize("value,expected", [
+    (1769558400000, datetime(2026, 1, 28, tzinfo=UTC)),   # epoch milliseconds, 13 digits
+    ("1769558400000", datetime(2026, 1, 28, tzinfo=UTC)),
+    ("infinity", None), ("-infinity", None), ("epoch", None), (0, None),  # 1970: outside 2000-2100
+    ("2101-01-01T00:00:00Z", None), ("290309-12-21 BC", None),
+])
+def test_timestamps_outside_the_plausible_window_are_bad_and_milliseconds_are_read(tmp_path, value, expected):
+    drop, db = tmp_path / "drop", tmp_path / "obs.duckdb"
+    write_jsonl(drop / "agents.jsonl", [{"id": "a1", "name": "x", "created_at": value}])
+    ingest_drop(drop, db)
+    if expected is None:
+        assert query(db, "SELECT reason, field FROM quarantine") == [("bad_timestamp", "created_at")]
+        assert query(db, "SELECT count(*) FROM agents") == [(0,)]
+    else:
+        assert query(db, "SELECT created_at FROM agents") == [(expected,)]
+
+
+def test_a_crash_between_finishing_a_drop_and_the_refresh_is_repaired_by_the_next_ingest(tmp_path, monkeypatch):
+    """The drop's rows are committed and it is marked finished; the refresh then fails. Re-running finds every file
+    ingested and must still bring the clean tables up to date."""
+    drop, db = tmp_path / "drop", tmp_path / "obs.duckdb"
+    _write_drop(drop, "jsonl", "flat")
+
+    def crash(con):
+        raise RuntimeError("killed before the refresh committed")
+
+    monkeypatch.setattr(_db, "refresh_clean_tables", crash)
+    with pytest.raises(RuntimeError):
+        ingest_drop(drop, db)
+    assert query(db, "SELECT count(*) FROM raw_comments") == [(3,)]
+    assert query(db, "SELECT count(*) FROM comments") == [(0,)]  # stale
+    monkeypatch.undo()
+    again = ingest_drop(drop, db)
+    assert again.drop_seq is None  # nothing new to ingest ...
+    assert clean_snapshot(db)["comments"] == EXPECTED_COMMENTS  # ... but the refresh was redone
