@@ -39,6 +39,12 @@ def quote(identifier: str) -> str:
     return '"' + str(identifier).replace('"', '""') + '"'
 
 
+def literal(text: str) -> str:
+    """A string literal for DuckDB SQL, for the rare place a value cannot be a parameter (a name inside generated
+    SQL, such as a JSON key taken from a file's header)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def table_exists(con, name: str) -> bool:
     """Whether a table or view `name` exists in the main schema (temporary tables excluded)."""
     return bool(con.execute(

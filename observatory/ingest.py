@@ -466,24 +466,26 @@ def _category(duckdb_type: str) -> str:
     return "other"
 
 
-def _column_source(kind: str, column_types: dict[str, str], path: tuple[str, ...]):
+def _column_source(kind: str, columns: dict[str, tuple[str, str]], path: tuple[str, ...]):
     """(value, present, text, declared) SQL for a path into a columnar source, or None if the source lacks it.
-    A column that exists declares its field in every row, null or not."""
+    `columns` maps each input column's name to (the internal name it is read under, its DuckDB type): input names
+    are data and never become names in our SQL. A column that exists declares its field in every row."""
     head = path[0]
-    if len(path) == 1 or f"{head}.{path[1]}" in column_types:
+    if len(path) == 1 or f"{head}.{path[1]}" in columns:
         name = head if len(path) == 1 else f"{head}.{path[1]}"
-        if name not in column_types:
+        if name not in columns:
             return None
-        expr, typ = f"_src.{_db.quote(name)}", column_types[name]
+        internal, typ = columns[name]
+        expr = f"_src.{_db.quote(internal)}"
     else:
-        typ = column_types.get(head, "")
+        internal, typ = columns.get(head, (None, ""))
         if not typ.upper().startswith("STRUCT"):
             return None
         child = _struct_child_type(typ, path[1])
         if child is None:
             return None
         # The child's name is the contract's (an identifier of ours), never the data's.
-        expr = f"struct_extract(_src.{_db.quote(head)}, '{path[1]}')"
+        expr = f"struct_extract(_src.{_db.quote(internal)}, '{path[1]}')"
         typ = child
     category = _category(typ)
     present = f"({expr} IS NOT NULL" + (f" AND trim({expr}) <> '')" if category == "string" else ")")
@@ -576,6 +578,9 @@ def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str, s
 
 # Rows moved per batch from the working connection into the database.
 BATCH_ROWS = 200_000
+
+# The row number of a columnar source, beside the input's own columns (named so that no input column is).
+_ROW = "__observatory_row"
 
 _QUARANTINE_COLUMNS = ("_fid", "_line", "_entity", "_reason", "_field", "_detail", "_raw", "_raw_bytes", "_path")
 
@@ -773,21 +778,25 @@ class _Loader:
         self.work.execute("DROP TABLE _src")
 
     # -- Columnar sources (Parquet, CSV) ----------------------------------------------------------------------
-    def _land_columns(self, from_sql: str, params: list) -> None:
+    def _land_columns(self, relation: str, params: list) -> None:
+        """Land the rows of a columnar relation: the input's columns, then its row number as `_ROW`."""
         entity = self.files[0].entity
-        described = self.work.execute(f"DESCRIBE SELECT * FROM {from_sql}", params).fetchall()
-        column_types = {row[0]: row[1] for row in described if row[0] != "_line"}
+        described = self.work.execute(f"DESCRIBE SELECT * FROM {relation}", params).fetchall()[:-1]
+        # Input columns are read under positional names (__c0, __c1, ...), so that no input name (`_line`,
+        # `f__id`, `_problem`, a quote) can collide with ours or reach the SQL as anything but a quoted identifier.
+        columns = {row[0]: (f"__c{i}", row[1]) for i, row in enumerate(described)}
         sources: dict[str, list[tuple[str, str, str, str]]] = {}
         for f in entity.fields:
             for path in f.sources:
-                found = _column_source(f.kind, column_types, path)
+                found = _column_source(f.kind, columns, path)
                 if found is not None:
                     sources.setdefault(f.name, []).append(found)
-        # Bad rows keep their raw text: the source row as JSON. Column names are data: quoted, never spliced.
-        row = "struct_pack(" + ", ".join(f"{_db.quote(c)} := _src.{_db.quote(c)}" for c in column_types) + ")"
-        source = (f"(SELECT 0 AS _fid, CAST(NULL AS VARCHAR) AS _path, false AS _partial, * FROM {from_sql})")
-        typed = _typed_select(entity, sources, source, f"CAST(to_json({row}) AS VARCHAR)",
-                              carry=("_fid", "_path", "_partial"))
+        # Bad rows keep their raw text: the source row as JSON, under the input's own column names.
+        row = "json_object(" + ", ".join(f"{_db.literal(c)}, _src.{_db.quote(i)}" for c, (i, _) in columns.items()) + ")"
+        renamed = ", ".join(f"{_db.quote(c)} AS {_db.quote(i)}" for c, (i, _) in columns.items())
+        source = (f"(SELECT 0 AS _fid, CAST(NULL AS VARCHAR) AS _path, false AS _partial, {_ROW} AS _line, "
+                  f"{renamed} FROM {relation})")
+        typed = _typed_select(entity, sources, source, f"CAST({row} AS VARCHAR)", carry=("_fid", "_path", "_partial"))
         self._land(entity, typed, params)
 
     def _load_parquet(self) -> None:
@@ -796,11 +805,8 @@ class _Loader:
             self.work.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchone()
         except Exception as exc:  # noqa: BLE001
             raise IngestError(f"{self.reports[0].file}: not a readable Parquet file: {exc}") from exc
-        from_sql = (
-            "(SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) "
-            "FROM read_parquet(?, file_row_number = true))"
-        )
-        self._land_columns(from_sql, [str(path)])
+        self._land_columns(f"(SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {_ROW} FROM "
+                           "read_parquet(?, file_row_number = true))", [str(path)])
 
     def _load_csv(self) -> None:
         path = str(self.files[0].path)
@@ -829,10 +835,11 @@ class _Loader:
             "CAST(NULL AS BLOB) AS _raw_bytes, CAST(NULL AS VARCHAR) AS _path FROM _csv_rejected ORDER BY line",
             [self.files[0].entity.name])
         self._quarantine(bad)
+        position = "__observatory_position"
         self.work.execute(
-            "CREATE OR REPLACE TEMP TABLE _csv_numbered AS "
-            "SELECT 2 + c._position + (SELECT count(*) FROM _csv_rejected r WHERE r.kept_before <= c._position) AS _line, "
-            "c.* EXCLUDE (_position) FROM (SELECT rowid - (SELECT min(rowid) FROM _csv) AS _position, * FROM _csv) AS c"
+            f"CREATE OR REPLACE TEMP TABLE _csv_numbered AS SELECT c.* EXCLUDE ({position}), "
+            f"2 + c.{position} + (SELECT count(*) FROM _csv_rejected r WHERE r.kept_before <= c.{position}) AS {_ROW} "
+            f"FROM (SELECT rowid - (SELECT min(rowid) FROM _csv) AS {position}, * FROM _csv) AS c"
         )
         self._land_columns("_csv_numbered", [])
         self.work.execute(

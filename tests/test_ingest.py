@@ -539,3 +539,33 @@ def test_a_crash_between_finishing_a_drop_and_the_refresh_is_repaired_by_the_nex
     again = ingest_drop(drop, db)
     assert again.drop_seq is None  # nothing new to ingest ...
     assert clean_snapshot(db)["comments"] == EXPECTED_COMMENTS  # ... but the refresh was redone
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_column_names_are_data_never_sql(tmp_path, fmt):
+    """Unknown columns are ignored whatever their names: ones that look like the ingest's own (`f__id`, `_problem`,
+    `p__name`, `_line`, `_fid`, `_path`), and ones that try to break out of an identifier into SQL."""
+    drop, db = tmp_path / "drop", tmp_path / "obs.duckdb"
+    target = tmp_path / "written-by-the-drop.csv"
+    hostile = f'x" := 1) AS t; COPY (SELECT 1) TO \'{target}\'; SELECT struct_pack("y'
+    rows = [dict(a, **{"f__id": "zz", "_problem": "1", "p__name": "false", "_line": "999", "_fid": "7",
+                       "_path": "$.x", hostile: "boom", 'quote"d': "q"}) for a in AGENTS]
+    rows.append({"id": "a4", "name": "dave", "created_at": "not a time", "f__id": "zz", "_problem": "1",
+                 "p__name": "false", "_line": "999", "_fid": "7", "_path": "$.x", hostile: "boom", 'quote"d': "q"})
+    if fmt == "csv":
+        write_csv(drop / "agents.csv", rows)
+    else:
+        write_parquet(drop / "agents.parquet", [{k: (None if v is None else str(v)) for k, v in r.items()}
+                                                for r in rows])
+    report = ingest_drop(drop, db)
+    assert not target.exists()
+    assert query(db, "SELECT id, name, karma FROM agents ORDER BY id") == [
+        ("a1", "alice", 10), ("a2", "bob", 4), ("a3", "carol", 0)]
+    line = 5 if fmt == "csv" else 4  # CSV: header is line 1
+    bad = query(db, "SELECT line, reason, field, raw FROM quarantine")
+    assert [(r[0], r[1], r[2]) for r in bad] == [(line, "bad_timestamp", "created_at")]
+    raw = json.loads(bad[0][3])
+    assert raw["id"] == "a4" and raw["f__id"] == "zz" and raw["_line"] == "999"
+    # The hostile column is kept under its name (DuckDB's CSV reader keeps a header's doubled quotes as written).
+    assert [k for k, v in raw.items() if v == "boom"] == [hostile if fmt == "parquet" else hostile.replace('"', '""')]
+    assert report.rows_read == 4
