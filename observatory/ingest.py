@@ -279,10 +279,14 @@ def discover_drop(drop: str | Path) -> tuple[list[DropFile], list[str]]:
         candidates = sorted(p for p in root.rglob("*") if p.is_file())
         base = root
     root_name = base.name if root.is_dir() else ""
+    inside = base.resolve()
     files, ignored = [], []
     for path in candidates:
         relative = path.relative_to(base).as_posix()
         if any(part.startswith((".", "_")) for part in relative.split("/")):
+            continue
+        if not path.resolve().is_relative_to(inside):
+            ignored.append(f"{relative} (a link out of the drop: not read)")
             continue
         fmt, compression = _format_of(path.name)
         entity = _entity_of(relative, root_name) if fmt else None
@@ -958,6 +962,7 @@ def _array_elements(f: DropFile) -> pa.Table:
 
     con = duckdb.connect()
     try:
+        _confine(con, f.path)
         compression = {"gzip": "gzip", "zstd": "zstd"}.get(f.compression, "auto")
         try:
             con.execute(
@@ -988,14 +993,29 @@ def _arrow_reader(con, query: str, params: list | None, batch_rows: int):
     return relation.fetch_arrow_reader(batch_rows)
 
 
-def _work_connection(memory_limit: str | None):
+def _work_connection(memory_limit: str | None, drop: Path | None = None):
+    """The scratch connection that parses and checks a drop. With `drop`, it reads nothing but the drop's own files
+    and writes no file (DuckDB's external access limited to the drop, the configuration locked): whatever a drop
+    holds, the SQL built from it cannot reach the rest of the machine."""
     import duckdb
 
     work = duckdb.connect()
     _db.configure(work)
     if memory_limit:
         work.execute(f"SET memory_limit = '{_db._checked_size(memory_limit)}'")
+    if drop is not None:
+        _confine(work, drop)
     return work
+
+
+def _confine(con, drop: Path) -> None:
+    root = Path(drop).resolve()
+    if root.is_dir():
+        con.execute("SET allowed_directories = ?", [[str(root) + "/"]])
+    else:
+        con.execute("SET allowed_paths = ?", [[str(root)]])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1115,7 +1135,7 @@ def ingest_drop(
             return IngestReport(str(drop), None, reports, ignored, time.perf_counter() - started)
 
         drop_seq = con.execute("SELECT COALESCE(max(drop_seq), 0) + 1 FROM ingest_drops").fetchone()[0]
-        work = _work_connection(memory_limit)
+        work = _work_connection(memory_limit, Path(drop))
         if memory_limit:
             con.execute(f"SET memory_limit = '{_db._checked_size(memory_limit)}'")
         # A drop is all or nothing for every reader: its rows land file by file (one transaction per file keeps

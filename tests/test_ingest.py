@@ -569,3 +569,14 @@ def test_column_names_are_data_never_sql(tmp_path, fmt):
     # The hostile column is kept under its name (DuckDB's CSV reader keeps a header's doubled quotes as written).
     assert [k for k, v in raw.items() if v == "boom"] == [hostile if fmt == "parquet" else hostile.replace('"', '""')]
     assert report.rows_read == 4
+
+
+def test_links_out_of_the_drop_are_not_followed(tmp_path):
+    outside = write_jsonl(tmp_path / "elsewhere" / "secret.jsonl", [{"id": "s1", "name": "secret",
+                                                                      "created_at": "2026-01-28T00:00:00Z"}])
+    drop, db = tmp_path / "drop", tmp_path / "obs.duckdb"
+    write_jsonl(drop / "agents.jsonl", AGENTS)
+    (drop / "agents-passwd.jsonl").symlink_to(outside)
+    report = ingest_drop(drop, db)
+    assert report.ignored == ["agents-passwd.jsonl (a link out of the drop: not read)"]
+    assert query(db, "SELECT id FROM agents ORDER BY id") == [("a1",), ("a2",), ("a3",)]
