@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from . import _db
 from . import _responses
-from ._contract import ENTITIES, ENTITY_BY_NAME, EPOCH_MILLISECONDS_FROM, TIMESTAMP_WINDOW, Entity, Field
+from ._contract import ENTITIES, EPOCH_MILLISECONDS_FROM, TIMESTAMP_WINDOW, Entity, Field
 
 __all__ = ["IngestError", "IngestReport", "FileReport", "discover_drop", "ingest_drop"]
 
