@@ -663,6 +663,8 @@ class _Loader:
     def load(self) -> list[FileReport]:
         formats = {f.format for f in self.files}
         if len(self.files) == 1 and formats <= {"parquet", "csv"}:
+            if self.files[0].path.stat().st_size == 0:
+                return self.reports  # an empty file holds no rows (in any format, compressed or not)
             getattr(self, f"_load_{self.files[0].format}")()
         else:
             for block in _document_blocks(self.files):
@@ -931,16 +933,19 @@ def _checked_documents(f: DropFile) -> Iterator[pa.Table]:
 
 
 def _file_documents(f: DropFile) -> Iterator[pa.Table]:
+    if f.path.stat().st_size == 0:
+        return  # an empty file holds no documents, compressed or not
     if f.format == "jsonl":
         yield from iter_line_blocks(f.path, compression=f.compression)
         return
     with _open_binary(f.path, f.compression) as fh:
         head = fh.read(SMALL_FILE_BYTES + 1)
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if start.startswith(b"["):
+    first_line, _, rest = start.partition(b"\n")
+    if start.startswith(b"[") and not (first_line.rstrip(b"\r \t").endswith(b"]") and rest.strip()):
         yield _array_elements(f)
         return
-    first_line = start.split(b"\n", 1)[0].rstrip(b"\r \t")
+    first_line = first_line.rstrip(b"\r \t")
     if start.startswith(b"{") and not first_line.endswith(b"}"):
         # One pretty-printed document (an API response as a scraper saved it).
         data = head if len(head) <= SMALL_FILE_BYTES else _read_all(f)

@@ -580,3 +580,18 @@ def test_links_out_of_the_drop_are_not_followed(tmp_path):
     report = ingest_drop(drop, db)
     assert report.ignored == ["agents-passwd.jsonl (a link out of the drop: not read)"]
     assert query(db, "SELECT id FROM agents ORDER BY id") == [("a1",), ("a2",), ("a3",)]
+
+
+def test_empty_files_hold_no_rows_in_every_format_and_a_json_of_array_lines_is_jsonl(tmp_path):
+    drop, db = tmp_path / "drop", tmp_path / "obs.duckdb"
+    write_jsonl(drop / "agents.jsonl", AGENTS)
+    for name in ("agents-2.csv.gz", "posts.parquet", "comments.jsonl.zst", "comments-2.json", "votes.csv"):
+        (drop / name).write_bytes(b"")
+    # JSONL in a .json file whose first line is an array: each line is a document, the arrays are not objects.
+    (drop / "tasks.json").write_text('[1, 2]\n{"id": "t1", "post_id": "p1"}\n["x"]\n')
+    report = ingest_drop(drop, db)
+    assert {f.file.rsplit("/", 1)[-1]: f.rows_read for f in report.files} == {
+        "agents.jsonl": 3, "agents-2.csv.gz": 0, "posts.parquet": 0, "comments.jsonl.zst": 0, "comments-2.json": 0,
+        "votes.csv": 0, "tasks.json": 3}
+    assert query(db, "SELECT line, reason FROM quarantine WHERE entity = 'tasks' ORDER BY line") == [
+        (1, "not_json"), (2, "unknown_post"), (3, "not_json")]
