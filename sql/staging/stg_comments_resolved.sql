@@ -1,41 +1,8 @@
--- Every comment, merged from its copies as agents are (see stg_agents.sql), with its author resolved and its
+-- Every comment, merged from its copies (see sql/macros/merged_copies.sql), with its author resolved and its
 -- references checked; `comments` keeps the sound ones. A comment whose author was given as null (a deleted
 -- account) is sound: it keeps its place in the thread with `author_deleted` and no author.
-with observed as (
-    select * exclude (_drop_seq, _file, _line, _observed_at, _path, _partial),
-        coalesce(_partial, false) as _partial,  -- null in rows ingested before partial observations existed
-        copy_order(_observed_at, _partial, _drop_seq, _file, _line, _path) as _order,
-        {'observed_at': _observed_at, 'drop_seq': _drop_seq, 'file': _file, 'line': _line, 'path': _path} as _source
-    from raw_comments
-    where _drop_seq in (select drop_seq from finished_drops)
-),
-
-ranked as (
-    -- Most keys have copies that are all complete records: the most preferred copy is the record, as it stands.
-    -- Only keys with a partial observation among their copies are merged field by field.
-    select
-        *,
-        row_number() over (partition by id order by _order desc) as _rank,
-        count(*) over (partition by id) as copies,
-        bool_or(_partial) over (partition by id) as _merge
-    from observed
-),
-
-latest as (
-    select * exclude (_partial, _order, _rank, _merge)
-    from ranked
-    where _rank = 1 and not _merge
-    union all by name
-    select
-        id,
-        arg_max_null(columns(* exclude (id, _partial, _order, _source, _rank, copies, _merge)),
-                     (columns(* exclude (id, _partial, _order, _source, _rank, copies, _merge)) is not null
-                      or not _partial, _order)),
-        arg_max(_source, _order) as _source,
-        count(*) as copies
-    from ranked
-    where _merge
-    group by id
+with latest as (
+    select * from merged_copies('raw_comments', 'id')
 ),
 
 final as (
