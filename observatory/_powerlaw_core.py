@@ -50,13 +50,18 @@ PAIRS_PER_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class TailFit:
-    """One power-law fit: the chosen xmin, alpha there, and both KS distances at that (xmin, alpha)."""
+    """One power-law fit: the chosen xmin, alpha there, and two KS distances at that (xmin, alpha).
+
+    ``ks`` is the distance the xmin search minimises, and so the goodness-of-fit statistic: the test compares the
+    observed and the synthetic samples by the criterion that fitted them. ``ks_paper`` is the paper's two-sided
+    supremum (equal to ``ks`` for discrete data with method="plfit"), reported beside it.
+    """
 
     xmin: float
     alpha: float
     n_tail: int
     ks: float
-    ks_powerlaw: float
+    ks_paper: float
     valid: bool
 
 
@@ -183,21 +188,34 @@ def _alphas(sample: _Sample, start, q, discrete, method="powerlaw"):
     return alpha, valid & np.isfinite(alpha)
 
 
-def ks_distances(sample: _Sample, start, q, alpha, discrete, columns=None, paper=False):
+STATISTICS = ("powerlaw", "paper", "plfit")
+
+
+def ks_distances(sample: _Sample, start, q, alpha, discrete, columns=None, statistic="powerlaw"):
     """KS distances between each candidate's tail and its fitted power law.
 
-    powerlaw's convention (``paper=False``): at each distinct tail value x, compare the share of the tail strictly
-    below x with the model's P(X < x) (for discrete data P(X <= x - 1)); D is the largest absolute difference.
+    ``statistic="powerlaw"``, powerlaw's ``D``: at each distinct tail value x, compare the share of the tail
+    strictly below x with the model's P(X < x) (for discrete data P(X <= x - 1)); D is the largest absolute
+    difference.
 
-    The paper's definition (``paper=True``): D = sup over x >= xmin of |S(x) - P(x)|, S the right-continuous
-    empirical CDF of the tail and P the model CDF. Both are step functions (discrete) or S is (continuous), so the
-    supremum is reached at a distinct value x either just before its jump (the powerlaw term above) or at it:
+    ``"paper"``, the paper's definition: D = sup over x >= xmin of |S(x) - P(x)|, S the right-continuous empirical
+    CDF of the tail and P the model CDF. Both are step functions (discrete) or S is (continuous), so the supremum
+    is reached at a distinct value x either just before its jump (the powerlaw term above) or at it:
     |share <= x - P(X <= x)|. The paper's D is the larger of the two terms; for continuous data it is the usual
     two-sided KS statistic, for discrete data the maximum over every integer of |S - P| as in Clauset's plfit.m.
+
+    ``"plfit"``, plfit.m's: for discrete data the paper's; for continuous data ``max(abs(cf - cx))`` with
+    ``cx = (0:n-1)/n`` over the sorted tail, so each of c tied copies of x is compared at its own index: the foot
+    of the step and, when c > 1, the share below x plus (c - 1)/n. Tied values (rounded measurements) thus count
+    against a low xmin, which is how the paper's tables chose xmin on such data.
 
     ``columns`` restricts the comparison to some distinct values (indices, ascending, ending with the last one),
     which gives a lower bound on the full distance.
     """
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
+    paper = statistic == "paper" or (statistic == "plfit" and discrete)
+    within_ties = statistic == "plfit" and not discrete
     start = np.asarray(start)
     q = np.asarray(q, dtype=float)
     alpha = np.asarray(alpha, dtype=float)
@@ -226,6 +244,9 @@ def ks_distances(sample: _Sample, start, q, alpha, discrete, columns=None, paper
             if paper:
                 model_upto = 1 - (z_x - sample.values[cols] ** -a) / z_q if discrete else model_below
                 distance = np.maximum(distance, np.abs((sample.below[cols + 1] - tail_start) / tail_size - model_upto))
+            elif within_ties:
+                last_copy = (sample.below[cols + 1] - 1 - tail_start) / tail_size
+                distance = np.maximum(distance, np.abs(last_copy - model_below))
         result[rows] = np.where(inside, distance, 0.0).max(axis=1)
     return result
 
@@ -234,7 +255,7 @@ def _coarse_columns(m: int, count: int) -> np.ndarray:
     return np.unique(np.concatenate((np.linspace(0, m - 1, min(count, m)).astype(int), [m - 1])))
 
 
-def _select(sample: _Sample, start, q, alpha, eligible, discrete, paper=False):
+def _select(sample: _Sample, start, q, alpha, eligible, discrete, statistic):
     """Index (into the candidates) minimising the KS distance among `eligible`, lowest index on ties.
 
     Large samples are pruned first: the distance over a subset of the columns is a lower bound on the full one,
@@ -244,15 +265,15 @@ def _select(sample: _Sample, start, q, alpha, eligible, discrete, paper=False):
     candidates = np.flatnonzero(eligible)
     m = len(sample.values)
     if int(np.sum(m - start[candidates])) <= FULL_SCAN_PAIRS:
-        distance = ks_distances(sample, start[candidates], q[candidates], alpha[candidates], discrete, paper=paper)
+        distance = ks_distances(sample, start[candidates], q[candidates], alpha[candidates], discrete, statistic=statistic)
         return candidates[int(np.argmin(distance))], float(distance.min())
 
     def full(indices):
-        return ks_distances(sample, start[indices], q[indices], alpha[indices], discrete, paper=paper)
+        return ks_distances(sample, start[indices], q[indices], alpha[indices], discrete, statistic=statistic)
 
     def bound(indices, count):
         return ks_distances(sample, start[indices], q[indices], alpha[indices], discrete,
-                            columns=_coarse_columns(m, count), paper=paper)
+                            columns=_coarse_columns(m, count), statistic=statistic)
 
     lower = bound(candidates, COARSE_COLUMNS)
     seeds = candidates[np.lexsort((candidates, lower))[:16]]
@@ -280,13 +301,15 @@ def fit_tail(values, discrete, xmin=None, method="powerlaw") -> TailFit:
     """Fit a power law to the tail of `values`, choosing xmin by the KS criterion unless it is given.
 
     ``method="powerlaw"`` reproduces `powerlaw.Fit(values, discrete=discrete, xmin=xmin)` with its defaults (see
-    the module docstring); `ks` is then the paper's KS distance at the chosen fit and `ks_powerlaw` powerlaw's.
+    the module docstring); `ks` is then powerlaw's ``D``, the foot of each step, and `ks_paper` the supremum.
 
     ``method="plfit"`` reproduces Clauset's plfit.m, the implementation behind the paper's tables: candidates are
     every distinct value but the largest; discrete alpha maximises the likelihood on the grid 1.50, 1.51, ...,
     3.50, continuous alpha is the closed form; the KS distance is plfit.m's (for discrete data the paper's
-    definition, over every integer; for continuous data the foot of each step only, ``cx = (0:n-1)/n``), and it
-    is both the xmin criterion and `ks`.
+    definition, over every integer; for continuous data ``cx = (0:n-1)/n`` against the sorted tail, tied copies
+    each at its own index, see `ks_distances`), and it is both the xmin criterion and `ks`.
+
+    With a fixed xmin, `ks` is the same distance the search would have minimised.
 
     `valid` is False where powerlaw would flag the fit as noise (method="powerlaw") or alpha sits on the edge of
     the grid (method="plfit").
@@ -294,9 +317,8 @@ def fit_tail(values, discrete, xmin=None, method="powerlaw") -> TailFit:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     plfit = method == "plfit"
-    # The distance that selects xmin and the one reported as `ks`.
-    select_paper = plfit and discrete
-    report_paper = discrete if plfit else True
+    # The distance that selects xmin, and with it the goodness-of-fit statistic `ks`.
+    statistic = method
     sample = _Sample(values)
     m = len(sample.values)
     if xmin is None:
@@ -310,7 +332,7 @@ def fit_tail(values, discrete, xmin=None, method="powerlaw") -> TailFit:
         eligible = valid if (valid.any() and not plfit) else np.isfinite(alpha)
         if not eligible.any():
             return NO_FIT
-        chosen, _ = _select(sample, start, q, alpha, eligible, discrete, paper=select_paper)
+        chosen, _ = _select(sample, start, q, alpha, eligible, discrete, statistic)
         picked = slice(chosen, chosen + 1)
         start, q, alpha, valid = start[picked], q[picked], alpha[picked], valid[picked]
     else:
@@ -321,9 +343,9 @@ def fit_tail(values, discrete, xmin=None, method="powerlaw") -> TailFit:
         alpha, valid = _alphas(sample, start, q, discrete, method)
         if not np.isfinite(alpha[0]):
             return NO_FIT
-    ks_powerlaw = float(ks_distances(sample, start, q, alpha, discrete)[0])
-    ks = float(ks_distances(sample, start, q, alpha, discrete, paper=True)[0]) if report_paper else ks_powerlaw
-    return TailFit(float(q[0]), float(alpha[0]), int(sample.n - sample.below[start[0]]), ks, ks_powerlaw,
+    ks_paper = float(ks_distances(sample, start, q, alpha, discrete, statistic="paper")[0])
+    ks = float(ks_distances(sample, start, q, alpha, discrete, statistic=statistic)[0])
+    return TailFit(float(q[0]), float(alpha[0]), int(sample.n - sample.below[start[0]]), ks, ks_paper,
                    bool(valid[0]))
 
 
@@ -336,8 +358,8 @@ class DiscretePowerLaw:
 
     Inverse transform on the survival function G(x) = P(X >= x) = zeta(alpha, x) / zeta(alpha, xmin): a uniform
     U gives the largest x with G(x) > U, so P(X = x) = G(x) - G(x + 1) exactly (to the precision of scipy's Hurwitz
-    zeta). G is tabulated once up to where it falls below ~1e-9 (at most 2**21 values); the rare draws beyond the
-    table are found by integer bisection on G itself. Draws are exact while consecutive integers are distinct
+    zeta). G is tabulated once up to where it falls below ~1e-6 (at most 2**21 values); the rare draws beyond the
+    table are found by integer bisection on G itself, so the table's reach changes the cost, never a draw. Draws are exact while consecutive integers are distinct
     doubles (below 2**53); beyond that (alpha very close to 1) they are the nearest double.
     """
 
@@ -346,8 +368,8 @@ class DiscretePowerLaw:
             raise ValueError(f"a discrete power law on an unbounded support needs alpha > 1, got {alpha}")
         self.alpha, self.xmin = float(alpha), float(xmin)
         self.z_xmin = float(sc.zeta(self.alpha, self.xmin))
-        # Where the continuous approximation of G reaches 1e-9: enough for all but ~1e-9 of the draws.
-        reach = (self.xmin - 0.5) * 1e-9 ** (-1.0 / (self.alpha - 1.0))
+        # Where the continuous approximation of G reaches 1e-6: the table serves all but ~1e-6 of the draws.
+        reach = (self.xmin - 0.5) * 1e-6 ** (-1.0 / (self.alpha - 1.0))
         size = int(min(max(1024.0, reach - self.xmin + 2), max_table))
         self.survival_table = self.survival(self.xmin + np.arange(size))
         self._ascending = self.survival_table[::-1].copy()
@@ -434,7 +456,7 @@ class BootstrapProblem:
 _WORKER: dict = {}
 
 
-def _prepare(problem: BootstrapProblem) -> dict:
+def prepare(problem: BootstrapProblem) -> dict:
     below = problem.data[problem.data < problem.xmin]
     return {"problem": problem, "below": below,
             "model": power_law(problem.alpha, problem.xmin, problem.discrete) if problem.alpha > 1 else None}
@@ -442,18 +464,24 @@ def _prepare(problem: BootstrapProblem) -> dict:
 
 def _init_worker(problem: BootstrapProblem) -> None:
     _WORKER.clear()
-    _WORKER.update(_prepare(problem))
+    _WORKER.update(prepare(problem))
 
 
-def _goodness_of_fit_replicate(state: dict, rng: np.random.Generator) -> np.ndarray:
+def synthetic_sample(state: dict, rng: np.random.Generator) -> np.ndarray:
     """Clauset et al. 4.1: n points, each from the fitted tail with probability n_tail/n, else resampled from the
-    observed values below xmin; refitted by the same procedure; its KS distance, alpha and xmin."""
+    observed values below xmin."""
     problem: BootstrapProblem = state["problem"]
     n = len(problem.data)
     below = state["below"]
     n_tail = int(rng.binomial(n, problem.n_tail / n)) if len(below) else n
-    synthetic = np.concatenate((state["model"].sample(rng, n_tail), below[rng.integers(0, len(below), n - n_tail)]
-                                if len(below) else np.empty(0)))
+    return np.concatenate((state["model"].sample(rng, n_tail), below[rng.integers(0, len(below), n - n_tail)]
+                           if len(below) else np.empty(0)))
+
+
+def _goodness_of_fit_replicate(state: dict, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic sample refitted by the same procedure: its KS distance, alpha and xmin."""
+    problem: BootstrapProblem = state["problem"]
+    synthetic = synthetic_sample(state, rng)
     fit = fit_tail(synthetic, problem.discrete, problem.xmin if problem.fixed_xmin else None, problem.method)
     return np.array([fit.ks, fit.alpha, fit.xmin])
 
@@ -494,7 +522,7 @@ def run_bootstrap(problem: BootstrapProblem, seeds: dict, n_jobs: int = 1, progr
     """Run each kind of replicate in `seeds` ({kind: [SeedSequence, ...]}); returns {kind: array (B, 3)}.
 
     Every replicate draws from its own SeedSequence, so results do not depend on n_jobs or on the chunking.
-    Columns of each array: KS distance (paper's definition), alpha, xmin of the refit.
+    Columns of each array: the KS distance the refit minimised (`TailFit.ks`), alpha, xmin of the refit.
     """
     results = {kind: np.full((len(s), 3), np.nan) for kind, s in seeds.items()}
     total = {kind: len(s) for kind, s in seeds.items()}
@@ -511,7 +539,7 @@ def run_bootstrap(problem: BootstrapProblem, seeds: dict, n_jobs: int = 1, progr
             progress(kind.replace("_", " "), done[kind], total[kind])
 
     if workers == 1 or len(tasks) <= 1:
-        state = _prepare(problem)
+        state = prepare(problem)
         for kind, first, chunk in tasks:
             report(kind, first, _run_chunk(kind, chunk, state))
         return results
