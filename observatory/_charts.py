@@ -320,6 +320,50 @@ def effects_forest(con):
     return fig
 
 
+def propensity_overlap(con):
+    if not _exists(con, "cooperation_overlap"):
+        return None
+    t = con.execute("SELECT bin_lower, bin_upper, treated, control FROM cooperation_overlap ORDER BY bin_lower").df()
+    if t.empty or (t["treated"].sum() == 0 and t["control"].sum() == 0):
+        return None
+    with plt.rc_context(STYLE):
+        fig, ax = _figure()
+        width = (t["bin_upper"] - t["bin_lower"]).to_numpy()
+        left = t["bin_lower"].to_numpy()
+        for column, colour, label, sign in (("treated", BLUE, "multi-agent (treated)", 1),
+                                            ("control", GREY, "single-agent (control)", -1)):
+            share = t[column].to_numpy() / max(int(t[column].sum()), 1)
+            ax.bar(left, sign * share, width=width, align="edge", color=colour, label=label)
+        for bound in (0.1, 0.9):
+            ax.axvline(bound, color=RED, linestyle=":")
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set_xlabel("propensity score (dotted: the [0.1, 0.9] trimming bounds)")
+        ax.set_ylabel("share of group (controls below)")
+        ax.legend(frameon=False, fontsize=7)
+        ax.set_title("Propensity overlap before matching")
+    return fig
+
+
+def design_forest(con):
+    if not _exists(con, "cooperation_designs"):
+        return None
+    t = con.execute("SELECT design, estimate, ci_lower, ci_upper FROM cooperation_designs "
+                    "WHERE ci_lower IS NOT NULL AND ci_upper IS NOT NULL").df()
+    if t.empty:
+        return None
+    with plt.rc_context(STYLE):
+        fig, ax = _figure(height=0.6 + 0.4 * len(t))
+        y = np.arange(len(t))
+        ax.errorbar(t["estimate"], y, xerr=_spans(t["estimate"], t["ci_lower"], t["ci_upper"]), fmt="o",
+                    capsize=3, color=BLUE)
+        ax.axvline(0, color=GREY, linestyle=":")
+        ax.set_yticks(y, [_text(d) for d in t["design"]])
+        ax.invert_yaxis()
+        ax.set_xlabel("matched difference under each design (95% CI)")
+        ax.set_title("Design sensitivity")
+    return fig
+
+
 CHARTS = {
     "activity_ccdf": activity_ccdf,
     "active_split": active_split,
@@ -333,6 +377,8 @@ CHARTS = {
     "success_rates": success_rates,
     "love_plot": love_plot,
     "effects_forest": effects_forest,
+    "propensity_overlap": propensity_overlap,
+    "design_forest": design_forest,
 }
 
 

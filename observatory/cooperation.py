@@ -8,7 +8,9 @@ matched to single-agent threads on a propensity score of covariates fixed before
 (:class:`observatory.matching.PropensityMatcher`), balance is shown before and after, and the minimum detectable
 effect says how much the design can tell.
 
-Tables written: `task_events` (SQL), `cooperation_matches`, `cooperation_balance`, `cooperation_outcomes`.
+Tables written: `task_events` (SQL), `cooperation_matches`, `cooperation_balance`, `cooperation_outcomes`,
+`cooperation_designs` (the estimate under every alternative design) and `cooperation_overlap` (the propensity
+histogram of both groups).
 """
 
 from __future__ import annotations
@@ -142,7 +144,10 @@ def _write_tables(con, comparable: pd.DataFrame, matcher: PropensityMatcher | No
     if matcher is None:
         frames = {"cooperation_matches": pd.DataFrame(columns=["pair_id", "treated_task_id", "control_task_id"]),
                   "cooperation_balance": pd.DataFrame(columns=["covariate", "smd_before", "smd_after"]),
-                  "cooperation_outcomes": pd.DataFrame(columns=["quantity", "estimate", "ci_lower", "ci_upper"])}
+                  "cooperation_outcomes": pd.DataFrame(columns=["quantity", "estimate", "ci_lower", "ci_upper"]),
+                  "cooperation_designs": pd.DataFrame(columns=["design", "quantity", "estimate", "ci_lower",
+                                                               "ci_upper"]),
+                  "cooperation_overlap": pd.DataFrame(columns=["bin_lower", "bin_upper", "treated", "control"])}
     else:
         # matches_ holds index labels of the frame given to fit(): turn them into task ids.
         matches = matcher.matches_.copy()
@@ -165,6 +170,8 @@ def _write_tables(con, comparable: pd.DataFrame, matcher: PropensityMatcher | No
             ("cohens_d", d["cohens_d"], *d["cohens_d_ci"]),
             ("mde_quality_sd", d["mde"], None, None), ("mde_success_rate", d["mde_binary"], None, None),
             ("underpowered", float(d["underpowered"]), None, None),
+            ("design_sensitive", float(matcher.design_sensitive_), None, None),
+            ("share_treated_outside_trim", matcher.overlap_["share_treated_outside_trim"], None, None),
         ]
         outcomes = pd.DataFrame(rows, columns=["quantity", "estimate", "ci_lower", "ci_upper"])
         rates = matcher.success_rates_
@@ -174,7 +181,10 @@ def _write_tables(con, comparable: pd.DataFrame, matcher: PropensityMatcher | No
             frames_rates = rate_rows
         else:
             frames_rates = None
-        frames = {"cooperation_matches": matches, "cooperation_balance": balance, "cooperation_outcomes": outcomes}
+        designs = matcher.designs_ if matcher.designs_ is not None else pd.DataFrame(
+            columns=["design", "quantity", "estimate", "ci_lower", "ci_upper"])
+        frames = {"cooperation_matches": matches, "cooperation_balance": balance, "cooperation_outcomes": outcomes,
+                  "cooperation_designs": designs, "cooperation_overlap": matcher.overlap_histogram_}
         if frames_rates is not None:
             frames["cooperation_success_rates"] = frames_rates
     for name, frame in frames.items():

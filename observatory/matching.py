@@ -29,6 +29,11 @@ _ORDERS = ("random", "largest", "smallest", "data")
 _SCALES = ("logit", "propensity")
 # Replicates are drawn in blocks of at most this many cells (replicates x matched sets) to bound memory.
 _BLOCK_CELLS = 4_000_000
+# Designs compared with the configured one: calipers without replacement, and trimming (Crump, Hotz, Imbens &
+# Mitnik 2009: keep units whose propensity lies in [0.1, 0.9]).
+CALIPERS = (0.05, 0.1, 0.2)
+TRIM_BOUNDS = (0.1, 0.9)
+OVERLAP_BINS = 20
 # Distances this close count as ties (Stata's default dtolerance, the square root of the double epsilon).
 _TIE_TOLERANCE = math.sqrt(np.finfo(float).eps)
 
@@ -212,7 +217,7 @@ class PropensityMatcher:
                  alpha: float = 0.05, power: float = 0.8, smd_threshold: float = 0.1, order: str = "random",
                  match_on: str = "logit", C: float = np.inf, max_iter: int = 1_000, min_pairs: int = 20,
                  max_mde: float = 0.5, max_mde_binary: float = 0.10, max_unmatched_share: float = 0.1,
-                 ties: bool = True):
+                 ties: bool = True, compare_designs: bool = True):
         self.caliper = caliper
         self.exact = exact
         self.replace = replace
@@ -232,6 +237,7 @@ class PropensityMatcher:
         self.max_mde_binary = max_mde_binary
         self.max_unmatched_share = max_unmatched_share
         self.ties = ties
+        self.compare_designs = compare_designs
 
     # ------------------------------------------------------------------ fit
 
@@ -291,8 +297,102 @@ class PropensityMatcher:
             self._estimate_continuous(df[outcome].to_numpy(dtype=float), treated)
         if binary_outcome is not None:
             self._estimate_binary(binary_values.to_numpy(), treated)
+        self._assess_overlap()
         self._assess_design()
+        self.designs_ = None
+        self.design_sensitive_ = False
+        if self.compare_designs and (outcome is not None or binary_outcome is not None):
+            self._compare_designs(df, treatment, covariates, outcome, binary_outcome)
         return self
+
+    # --------------------------------------------------------------- overlap
+
+    def _assess_overlap(self):
+        """Common support before matching: how many treated units have no comparable controls."""
+        p = self.propensity_.to_numpy()
+        t = self._is_treated
+        treated_p, control_p = p[t], p[~t]
+        low, high = TRIM_BOUNDS
+        edges = np.linspace(0.0, 1.0, OVERLAP_BINS + 1)
+        self.overlap_ = {
+            "n_treated": self.n_treated_, "n_control": self.n_control_,
+            "treated_outside_support": self.n_outside_support_,
+            "share_treated_outside_support": self.n_outside_support_ / self.n_treated_,
+            "share_treated_outside_trim": float(np.mean((treated_p < low) | (treated_p > high))),
+            "share_control_outside_trim": float(np.mean((control_p < low) | (control_p > high))),
+            "propensity_treated": [float(q) for q in np.quantile(treated_p, [0, 0.25, 0.5, 0.75, 1])],
+            "propensity_control": [float(q) for q in np.quantile(control_p, [0, 0.25, 0.5, 0.75, 1])],
+        }
+        self.overlap_histogram_ = pd.DataFrame({
+            "bin_lower": edges[:-1], "bin_upper": edges[1:],
+            "treated": np.histogram(treated_p, edges)[0], "control": np.histogram(control_p, edges)[0],
+        })
+        share = self.overlap_["share_treated_outside_trim"]
+        if share > self.max_unmatched_share:
+            self.warnings_.append(
+                f"poor overlap: {share:.0%} of treated units have a propensity outside [{low}, {high}] (Crump et al. "
+                "2009), where few comparable controls exist; compare the designs in designs_")
+
+    # --------------------------------------------------------------- designs
+
+    def _alternative_designs(self):
+        """The designs compared with the configured one: (name, settings, trim)."""
+        same = dict(exact=self.exact, ratio=self.ratio, match_on=self.match_on, C=self.C, seed=self.seed,
+                    alpha=self.alpha, n_bootstrap=self.n_bootstrap, n_permutations=0, order=self.order,
+                    max_iter=self.max_iter, ties=self.ties, compare_designs=False)
+        designs = [("with replacement, no caliper", dict(same, replace=True, caliper=None), False),
+                   ("with replacement, caliper 0.2 SD", dict(same, replace=True, caliper=0.2), False)]
+        designs += [(f"without replacement, caliper {c} SD", dict(same, replace=False, caliper=c), False)
+                    for c in CALIPERS]
+        designs.append((f"trimmed to propensity in {list(TRIM_BOUNDS)}, with replacement",
+                        dict(same, replace=True, caliper=None), True))
+        configured = (self.replace, self.caliper)
+        return [d for d in designs if d[2] or (d[1]["replace"], d[1]["caliper"]) != configured]
+
+    def _design_row(self, name, matcher, configured):
+        continuous = self.outcome_ is not None
+        estimate = matcher.att_ if continuous else matcher.rate_difference_
+        ci = matcher.att_ci_ if continuous else matcher.rate_difference_ci_
+        se = matcher.att_se_ if continuous else matcher.rate_difference_se_
+        return {"design": name, "configured": configured, "replace": matcher.replace, "caliper": matcher.caliper,
+                "n_treated": matcher.n_treated_, "n_matched": matcher.n_matched_,
+                "quantity": "att" if continuous else "rate_difference", "estimate": estimate,
+                "se": se, "ci_lower": ci[0], "ci_upper": ci[1],
+                "interval": "Abadie-Imbens normal" if matcher.replace else "pair bootstrap percentile"}
+
+    def _compare_designs(self, df, treatment, covariates, outcome, binary_outcome):
+        """Re-estimate under the usual alternatives; flag the result when their intervals exclude each other."""
+        rows = [self._design_row("as configured", self, True)]
+        low, high = TRIM_BOUNDS
+        for name, settings, trim in self._alternative_designs():
+            frame = df
+            if trim:
+                keep = ((self.propensity_ >= low) & (self.propensity_ <= high)).to_numpy()
+                frame = df[keep]
+                groups = _as_binary(frame[treatment], treatment)
+                if groups.all() or not groups.any():
+                    continue
+            with _warnings.catch_warnings():
+                _warnings.simplefilter("ignore")
+                try:
+                    other = PropensityMatcher(**settings).fit(frame, treatment, covariates, outcome=outcome,
+                                                              binary_outcome=binary_outcome)
+                except ValueError:
+                    continue
+            rows.append(self._design_row(name, other, False))
+        designs = pd.DataFrame(rows)
+        finite = designs.dropna(subset=["ci_lower", "ci_upper"])
+        lower, upper = finite["ci_lower"].to_numpy(), finite["ci_upper"].to_numpy()
+        apart = (lower[:, None] > upper[None, :])
+        pairs = [(finite["design"].iloc[i], finite["design"].iloc[j]) for i, j in zip(*np.nonzero(apart))]
+        self.designs_ = designs
+        self.design_sensitive_ = bool(pairs)
+        if pairs:
+            first, second = pairs[0]
+            self.warnings_.append(
+                f"design-sensitive: the {1 - self.alpha:.0%} intervals of {len(pairs)} pair(s) of designs exclude "
+                f"each other (e.g. {first!r} against {second!r}); the estimate depends on how the baseline is "
+                "matched, so report designs_ beside it")
 
     def _check_parameters(self):
         if self.caliper is not None and not self.caliper > 0:
@@ -364,6 +464,7 @@ class PropensityMatcher:
             by_score = np.argsort(score[treated_rows], kind="stable")
             treated_order = treated_rows[by_score[::-1] if self.order == "largest" else by_score]
 
+        self._score, self._stratum_code = score, stratum_code
         links = _greedy_match(score, stratum_code, treated_order, control_rows, self.caliper_width_,
                               int(self.ratio), bool(self.replace), bool(self.ties))
         treated_pos, control_pos, distance = links
@@ -379,6 +480,7 @@ class PropensityMatcher:
             "pair_id": pair_id.astype(np.int64), "distance": distance,
         })
         self._treated_pos, self._control_pos = treated_pos, control_pos
+        self._is_treated = is_treated
         self.n_matched_ = int(len(np.unique(treated_pos)))
         self.n_unmatched_treated_ = self.n_treated_ - self.n_matched_
         self.n_matched_controls_ = int(len(np.unique(control_pos)))
@@ -428,6 +530,7 @@ class PropensityMatcher:
         self.naive_rate_difference_, self.naive_rate_difference_ci_ = math.nan, nan2
         self.mcnemar_table_, self.mcnemar_statistic_, self.mcnemar_p_value_ = None, math.nan, math.nan
         self.mde_binary_ = math.nan
+        self.att_se_, self.att_se_method_, self.rate_difference_se_ = math.nan, "", math.nan
 
     def _estimate_continuous(self, y, treated):
         is_treated = treated.to_numpy()
@@ -447,6 +550,12 @@ class PropensityMatcher:
         self.cohens_d_ = float(_cohens_d(sets.sums(values))[0])
         att_draws, d_draws = _bootstrap(sets, values, self.n_bootstrap, self._bootstrap_seed)
         self.att_ci_ = _percentile_interval(att_draws, self.alpha)
+        self.att_se_ = float(np.std(att_draws, ddof=1)) if len(att_draws) > 1 else math.nan
+        self.att_se_method_ = "pair bootstrap SD"
+        if self.replace:
+            self.att_se_ = self._abadie_imbens_se(y, self.att_)
+            self.att_se_method_ = "Abadie-Imbens (2006), 2 same-group neighbours"
+            self.att_ci_ = _normal_interval(self.att_, self.att_se_, self.alpha)
         self.cohens_d_ci_ = _percentile_interval(d_draws, self.alpha)
         self.att_p_value_ = _permutation_p_value(values, self.n_permutations, self._permutation_seed)
         self.mde_ = _mde_standardized(sets.n, sets.n_control_rows / sets.n, self.alpha, self.power)
@@ -488,6 +597,10 @@ class PropensityMatcher:
         self.rate_difference_ = float(np.mean(sets.differences(values)))
         rate_draws, _ = _bootstrap(sets, values, self.n_bootstrap, self._bootstrap_seed)
         self.rate_difference_ci_ = _percentile_interval(rate_draws, self.alpha)
+        self.rate_difference_se_ = float(np.std(rate_draws, ddof=1)) if len(rate_draws) > 1 else math.nan
+        if self.replace:
+            self.rate_difference_se_ = self._abadie_imbens_se(y, self.rate_difference_)
+            self.rate_difference_ci_ = _normal_interval(self.rate_difference_, self.rate_difference_se_, self.alpha)
         if sets.all_pairs:
             treated_success, control_success = values[:, 0] == 1, values[:, 1] == 1
             table = np.array([
@@ -505,6 +618,35 @@ class PropensityMatcher:
         control_rate = float(self.success_rates_.loc[("matched", "control"), "rate"])
         self.mde_binary_ = _mde_proportion(sets.n, sets.n_control_rows / sets.n, control_rate,
                                            self.rate_difference_ < 0, self.alpha, self.power)
+
+    def _abadie_imbens_se(self, y, effect, neighbours=2):
+        r"""Standard error of the matched effect on the treated with replacement (Abadie & Imbens 2006, Theorem 7).
+
+        .. math:: \hat V = \frac{1}{N_1^2}\Big[\sum_{i \in M} \big(Y_i - \hat Y_i(0) - \hat\tau\big)^2
+                  + \sum_{j \in C} \big(w_j^2 - v_j\big)\,\hat\sigma^2_j\Big]
+
+        :math:`N_1` matched treated units, :math:`\hat Y_i(0)` the mean outcome of unit i's controls, :math:`w_j`
+        the weight control j carries over all sets (the sum of :math:`1/|C_i|` over the sets it is in) and
+        :math:`v_j` the sum of :math:`1/|C_i|^2`: with M controls per set and no ties, :math:`w_j^2 - v_j =
+        K_j(K_j - 1)/M^2` as in the paper. The conditional variance of a control is estimated by matching it to its
+        ``neighbours`` nearest controls on the same scale and stratum, :math:`\hat\sigma^2_j = \frac{J}{J+1}(Y_j
+        - \bar Y_{\text{neighbours}})^2` (section 4.1; Stata's ``vce(robust, nn(2))``). The score is treated as
+        known: the adjustment for its estimation (Abadie & Imbens 2016) is not made.
+        """
+        sets = self._sets
+        if sets.n < 2:
+            return math.nan
+        values = sets.values(y)
+        residual = sets.differences(values) - effect
+        size = np.bincount(self.matches_["pair_id"].to_numpy())
+        link_weight = 1.0 / size[self.matches_["pair_id"].to_numpy()]
+        controls, inverse = np.unique(self._control_pos, return_inverse=True)
+        w = np.bincount(inverse, weights=link_weight)
+        v = np.bincount(inverse, weights=link_weight ** 2)
+        control_rows = np.flatnonzero(~self._is_treated)
+        sigma2 = _neighbour_variance(self._score, self._stratum_code, y, control_rows, controls, neighbours)
+        variance = (np.sum(residual ** 2) + np.sum((w ** 2 - v) * sigma2)) / sets.n ** 2
+        return float(math.sqrt(variance))
 
     # ---------------------------------------------------------------- design
 
@@ -553,9 +695,10 @@ class PropensityMatcher:
                     "size it reports")
         if self.replace and n:
             self.warnings_.append(
-                "matching with replacement: the pair bootstrap and the permutation test treat matched sets as "
-                "independent although controls are reused; the bootstrap is not valid for this estimator (Abadie & "
-                "Imbens 2008), so read its intervals as indicative")
+                "matching with replacement: the effect's interval uses the Abadie-Imbens (2006) standard error, which "
+                "treats the propensity score as known; Cohen's d's bootstrap interval and the permutation test treat "
+                "matched sets as independent although controls are reused (Abadie & Imbens 2008), so read those as "
+                "indicative")
         self.underpowered_ = bool(reasons)
         self.underpowered_reasons_ = reasons
         if reasons:
@@ -837,6 +980,40 @@ def _bootstrap(sets: _MatchedSets, values: np.ndarray, n_bootstrap: int, seed: n
         att.append(totals[:, 0] / sets.n)
         d.append(_cohens_d(totals))
     return np.concatenate(att), np.concatenate(d)
+
+
+def _normal_interval(estimate: float, se: float, alpha: float) -> tuple[float, float]:
+    if not (math.isfinite(estimate) and math.isfinite(se)):
+        return (math.nan, math.nan)
+    z = float(special.ndtri(1 - alpha / 2))
+    return (estimate - z * se, estimate + z * se)
+
+
+def _neighbour_variance(score, stratum, y, group_rows, rows, neighbours):
+    """Conditional variance of y at each of ``rows`` from its ``neighbours`` nearest rows of ``group_rows`` on the
+    score within its stratum (itself excluded): J/(J+1) (y - mean of the neighbours)^2. Equidistant neighbours
+    resolve to the lower score, then the earlier row. A row with no neighbour in its stratum gets 0."""
+    order = np.lexsort((group_rows, score[group_rows], stratum[group_rows]))
+    sorted_rows = group_rows[order]
+    sorted_score, sorted_stratum = score[sorted_rows], stratum[sorted_rows]
+    position = np.empty(len(score), dtype=np.int64)
+    position[sorted_rows] = np.arange(len(sorted_rows))
+    own = position[rows]
+    offsets = np.r_[np.arange(-neighbours, 0), np.arange(1, neighbours + 1)]
+    candidates = own[:, None] + offsets[None, :]
+    safe = np.clip(candidates, 0, len(sorted_rows) - 1)
+    valid = ((candidates >= 0) & (candidates < len(sorted_rows))
+             & (sorted_stratum[safe] == stratum[rows][:, None]))
+    gap = np.where(valid, np.abs(sorted_score[safe] - score[rows][:, None]), np.inf)
+    nearest = np.argsort(gap, axis=1, kind="stable")[:, :neighbours]
+    chosen = np.take_along_axis(safe, nearest, axis=1)
+    present = np.isfinite(np.take_along_axis(gap, nearest, axis=1))
+    count = present.sum(axis=1)
+    neighbour_y = np.where(present, y[sorted_rows[chosen]], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = neighbour_y.sum(axis=1) / count
+        sigma2 = count / (count + 1) * (y[rows] - mean) ** 2
+    return np.where(count > 0, sigma2, 0.0)
 
 
 def _percentile_interval(draws: np.ndarray, alpha: float) -> tuple[float, float]:

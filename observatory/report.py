@@ -127,6 +127,8 @@ def collect_findings(con) -> dict:
                     underpowered=bool(outcomes["underpowered"][0]),
                     mde_success_rate=outcomes["mde_success_rate"][0],
                 )
+            if "design_sensitive" in outcomes:
+                findings["collab"]["design_sensitive"] = bool(outcomes["design_sensitive"][0])
     # Which analyses could be estimated on these data, and why not where they could not.
     findings["status"] = _status.read(con)
     return _clean(findings)
@@ -165,7 +167,7 @@ EXPORTED_TABLES = (
     "items", "adoptions", "exposures", "cascades", "cascade_edges", "cascade_powerlaw",
     "cascade_powerlaw_comparisons", "cascade_ccdf", "adoption_subjects", "adoption_panel", "adoption_cox",
     "exposure_curve", "task_events", "cooperation_matches", "cooperation_balance", "cooperation_outcomes",
-    "cooperation_success_rates", "quarantine",
+    "cooperation_success_rates", "cooperation_designs", "cooperation_overlap", "quarantine",
 )
 VIEWS = ("hubs", "top_cascades", "task_matches", "headline")
 
@@ -232,6 +234,8 @@ def report_context(con) -> dict:
         ("curve", "SELECT * FROM exposure_curve ORDER BY k"),
         ("balance", "SELECT * FROM cooperation_balance"),
         ("outcomes", "SELECT * FROM cooperation_outcomes"),
+        ("designs", "SELECT design, n_matched, n_treated, estimate, ci_lower, ci_upper, interval "
+                    "FROM cooperation_designs"),
         ("quarantine", "SELECT entity, reason, count(*) AS rows FROM quarantine GROUP BY ALL ORDER BY ALL"),
     ):
         try:

@@ -9,7 +9,8 @@ from observatory.cooperation import CooperationConfig, run_cooperation
 from pipelines.defs.ingest.assets import STAGING_KEYS
 
 COOPERATION_KEYS = {name: dg.AssetKey(["cooperation", name])
-                    for name in ("task_events", "cooperation_matches", "cooperation_balance", "cooperation_outcomes")}
+                    for name in ("task_events", "cooperation_matches", "cooperation_balance", "cooperation_outcomes",
+                                 "cooperation_designs", "cooperation_overlap")}
 
 
 class CooperationRunConfig(dg.Config):
@@ -36,7 +37,9 @@ def cooperation(context: dg.AssetExecutionContext, config: CooperationRunConfig,
         result = run_cooperation(con, CooperationConfig(**config.model_dump()))
         counts = {name: _db.row_count(con, name) for name in COOPERATION_KEYS}
         plots = {"cooperation_balance": markdown_image(con, "love_plot"),
-                 "cooperation_outcomes": markdown_image(con, "effects_forest")}
+                 "cooperation_outcomes": markdown_image(con, "effects_forest"),
+                 "cooperation_designs": markdown_image(con, "design_forest"),
+                 "cooperation_overlap": markdown_image(con, "propensity_overlap")}
     context.log.info("\n" + result.summary())
     m = result.matcher
     for name, key in COOPERATION_KEYS.items():
@@ -48,6 +51,7 @@ def cooperation(context: dg.AssetExecutionContext, config: CooperationRunConfig,
                 "cohens_d": dg.MetadataValue.float(float(m.cohens_d_)),
                 "cohens_d_ci": dg.MetadataValue.json([float(x) for x in m.cohens_d_ci_]),
                 "underpowered": dg.MetadataValue.bool(bool(m.underpowered_)),
+                "design_sensitive": dg.MetadataValue.bool(bool(m.design_sensitive_)),
                 "warnings": dg.MetadataValue.json(list(m.warnings_)),
                 "outcome_source": dg.MetadataValue.text(result.outcome_source),
             })
