@@ -63,7 +63,8 @@ class PropensityMatcher:
     transformations are columns the caller adds to the frame.
 
     Matching: treated units are taken one at a time in the order set by ``order`` (by default a random
-    permutation drawn from ``seed``, so the result is deterministic for a seed); each takes the nearest control on
+    permutation drawn from ``seed``, so the result is deterministic for a seed; treated units with equal scores keep
+    their row order under "largest" and "smallest"); each takes the nearest control on
     the matching scale among those still available (all controls when ``replace=True``) in its ``exact`` stratum
     and within the caliper, or stays unmatched. Equidistant candidates resolve to the one with the lower score,
     then the earlier row. With ``ratio > 1`` matching runs in rounds: every treated unit gets its first control
@@ -461,8 +462,9 @@ class PropensityMatcher:
         elif self.order == "data":
             treated_order = treated_rows
         else:
-            by_score = np.argsort(score[treated_rows], kind="stable")
-            treated_order = treated_rows[by_score[::-1] if self.order == "largest" else by_score]
+            # Stable on the (negated) score: treated units with equal scores keep their row order either way.
+            key = -score[treated_rows] if self.order == "largest" else score[treated_rows]
+            treated_order = treated_rows[np.argsort(key, kind="stable")]
 
         self._score, self._stratum_code = score, stratum_code
         links = _greedy_match(score, stratum_code, treated_order, control_rows, self.caliper_width_,

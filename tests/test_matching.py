@@ -566,6 +566,22 @@ def test_matching_with_replacement_keeps_ties_like_brute_force():
     assert matcher.matches_.groupby("pair_id").size().max() > 2  # ties did occur
 
 
+@pytest.mark.parametrize("order", ["largest", "smallest"])
+def test_tied_treated_units_choose_in_row_order(order):
+    """Three treated units with the same score compete for the two controls nearest them: under either score
+    order the earlier rows choose first (stable, by row order, as the docstring says), and the nearer control
+    (then the lower score) goes to the first of them."""
+    frame = pd.DataFrame({"x": [1.0, 1.0, 1.0, 1.1, 0.8, 5.0, -5.0],
+                          "t": [1, 1, 1, 0, 0, 0, 0]}, index=["a", "b", "c", "near", "far", "h", "l"])
+    matcher = PropensityMatcher(caliper=None, order=order, n_bootstrap=0, n_permutations=0,
+                                compare_designs=False).fit(frame, "t", ["x"])
+    chosen = dict(zip(matcher.matches_["treated"], matcher.matches_["control"]))
+    nearest = min(["near", "far"], key=lambda c: abs(matcher.logit_[c] - matcher.logit_["a"]))
+    assert chosen["a"] == nearest
+    assert chosen["b"] == ({"near", "far"} - {nearest}).pop()
+    assert list(matcher.matches_["treated"])[:2] == ["a", "b"]
+
+
 def test_invalid_input_is_refused():
     frame = strata_frame(seed=1, n=50)
     with pytest.raises(ValueError, match="0/1"):
