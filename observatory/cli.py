@@ -25,6 +25,40 @@ console = Console(stderr=True)
 out = Console(soft_wrap=True)
 
 
+class CliError(Exception):
+    """A failure the user can act on: printed as one line (what, where, what to do), exit code 1."""
+
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show the full traceback when a command fails.")):
+    """The Molt Observatory: structural roles, cascades, adoption hazards and cooperation in agent societies."""
+    _state["debug"] = debug
+
+
+def _database_path(db: Optional[Path]) -> Path:
+    return Path(db) if db is not None else _db.default_db_path()
+
+
+def _connect_existing(db: Optional[Path], *, read_only: bool):
+    """Open a database that must already exist (read-only commands and analyses never create one)."""
+    import duckdb
+
+    path = _database_path(db)
+    if not path.is_file():
+        raise CliError(f"no database at {path}: ingest a drop first (observatory ingest DROP --db {path}), "
+                       "or name another with --db")
+    try:
+        return _db.connect(path, read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise CliError(f"the database {path} is being written by another process; retry when it "
+                           "finishes") from None
+        raise CliError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """An analysis that is not estimable says so in one line, not with the source line that warned."""
     from ._status import NotEstimableWarning
@@ -102,6 +136,85 @@ def ingest(
 
 
 @app.command()
+def run(
+    drops: list[Path] = typer.Argument(..., help="Drop folders (or files) in the interaction-log contract's format."),
+    db: Optional[Path] = DbOption,
+    out_dir: Path = typer.Option(Path("data") / "report", "--out", help="Folder for the report."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Replicates of the power-law bootstrap."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random step."),
+) -> None:
+    """Your own data in one command: ingest the drops, run every analysis in order, write the report."""
+    from rich.progress import MofNCompleteColumn
+
+    from .ingest import IngestError, ingest_drop
+    from .report import write_report
+    from .steps import ordered
+
+    missing = [str(d) for d in drops if not Path(d).exists()]
+    if missing:
+        raise CliError(f"no such drop: {', '.join(missing)}")
+    path = _database_path(db)
+    steps = ordered()
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
+    summaries = []
+    with progress:
+        for drop in drops:
+            task = progress.add_task(f"ingest {Path(drop).name}", total=None, status="")
+            try:
+                result = ingest_drop(drop, path, progress=lambda label, rows, task=task: progress.update(
+                    task, status=f"{Path(label).name}: {rows:,} rows"))
+            except IngestError as exc:
+                raise CliError(f"ingest of {drop} failed, the database was left as it was: {exc}") from None
+            status = ("nothing new" if result.drop_seq is None else
+                      f"{result.rows_loaded:,} rows, {result.rows_quarantined:,} quarantined")
+            progress.update(task, total=1, completed=1, status=status)
+            summaries.append((f"ingest {drop}", status))
+        con = _connect_existing(path, read_only=False)
+        try:
+            options = {"seed": seed, "bootstrap": bootstrap}
+            for step in steps:
+                task = progress.add_task(step.description, total=1, status="")
+                summary = step.run(con, lambda message, task=task: progress.update(task, status=str(message)[:60]),
+                                   options)
+                progress.update(task, completed=1, status=summary)
+                summaries.append((step.description, summary))
+            task = progress.add_task("report", total=1, status="")
+            report_path = write_report(con, out_dir)
+            progress.update(task, completed=1, status="written")
+            headline = con.execute("SELECT * FROM headline ORDER BY 1").df() if _has_view(con, "headline") else None
+        finally:
+            con.close()
+    if headline is not None and len(headline):
+        _print_headline(headline)
+    out.print(f"database: {path.resolve()}")
+    out.print(f"report:   {report_path.resolve()}")
+
+
+def _has_view(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
+
+
+def _print_headline(frame) -> None:
+    """The headline view: each finding with its 95% interval, beside the number the study reported."""
+    table = Table(title="headline (the study's numbers beside ours)", show_lines=False)
+    for column in ("finding", "estimate", "95% CI", "n", "study"):
+        table.add_column(column, overflow="fold")
+    for row in frame.itertuples(index=False):
+        interval = "" if _cell(row.ci_lower) == "" else f"{_cell(row.ci_lower)} to {_cell(row.ci_upper)}"
+        table.add_row(str(row.finding), _cell(row.value), interval, _cell(row.n), str(row.study))
+    out.print(table)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    return str(value)
+
+
+@app.command()
 def simulate(
     out_dir: Path = typer.Option(..., "--out", help="Folder to write the drop (and truth.json) into."),
     agents: int = typer.Option(20_000, "--agents", help="Number of agents (Moltbook: 770,000)."),
@@ -139,9 +252,10 @@ def status(db: Optional[Path] = DbOption) -> None:
     """Row counts of the clean views, the quarantine by reason, and the drops ingested so far."""
     import pandas as pd
 
-    con = _db.connect(db)
+    con = _connect_existing(db, read_only=True)
     try:
-        _db.ensure_schema(con)
+        if not _has_table(con, "ingest_drops"):
+            raise CliError(f"{_database_path(db)} holds no ingested drop: run observatory ingest DROP first")
         counts = pd.DataFrame(
             [(name, con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
              for name in ("agents", "submolts", "posts", "comments", "votes", "tasks")],
@@ -163,10 +277,28 @@ def sql(
     limit: int = typer.Option(50, "--limit", help="Rows to print (the query itself is not changed)."),
     csv_output: bool = typer.Option(False, "--csv", help="Print all rows as CSV instead of a table."),
 ) -> None:
-    """Run a read-only SQL query against the database and print the result."""
-    con = _db.connect(db, read_only=True)
+    """Run a read-only SQL query against the database and print the result (statements that write are refused)."""
+    import duckdb
+
+    con = _connect_existing(db, read_only=True)
     try:
-        frame = con.execute(query).df()
+        try:
+            statements = con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise CliError(f"the query does not parse: {str(exc).splitlines()[0]}") from None
+        refused = [s.type.name for s in statements if s.type.name not in READ_ONLY_STATEMENTS]
+        if refused:
+            raise CliError(f"sql runs read-only queries (SELECT, EXPLAIN); refused: {', '.join(refused)}. "
+                           "Write files with the report's exports or your own DuckDB session")
+        if len(statements) != 1:
+            raise CliError(f"sql runs one statement at a time, got {len(statements)}")
+        # Nothing outside the database: no files read or written, no extensions, and no SET that undoes it.
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        try:
+            frame = con.execute(query).df()
+        except duckdb.Error as exc:
+            raise CliError(str(exc).splitlines()[0]) from None
     finally:
         con.close()
     if csv_output:
@@ -177,8 +309,11 @@ def sql(
         out.print(f"({len(frame):,} rows, {limit} shown)")
 
 
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
 def _open(db: Optional[Path]):
-    con = _db.connect(db)
+    con = _connect_existing(db, read_only=False)
     _db.ensure_schema(con)
     return con
 
@@ -340,9 +475,34 @@ def report(
     out.print(f"report: {path.resolve()}")
 
 
-def main() -> None:  # pragma: no cover - console script
-    app()
+def main() -> None:
+    """The console script: every failure is one line on stderr and a non-zero exit; --debug shows the traceback."""
+    import click
+
+    try:
+        code = app(standalone_mode=False)  # a command's typer.Exit comes back as its exit code
+        sys.exit(code if isinstance(code, int) else 0)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CliError as exc:
+        if _state["debug"]:
+            raise
+        console.print(f"[bold red]error[/]: {exc}", highlight=False)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the one place every other failure becomes one line
+        if _state["debug"]:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        console.print(f"[bold red]error[/]: {message} ({type(exc).__name__}; run with --debug for the traceback)",
+                      highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

@@ -16,8 +16,9 @@ Intervals and their planted targets:
 - ``cooperation.quality_difference``: the matched quality difference; target the planted effect on the treated.
 - ``cooperation.cohens_d``: Cohen's d; target the planted quality effect over the pooled SD of the observed quality
   of the two groups (the estimand d divides by a sample SD, so this is its population counterpart).
-- ``roles.silhouette``: the silhouette's band, the mean of ``n_samples`` subsample silhouettes +/- t times their SD
-  over sqrt(n_samples); target the exact silhouette of the same clustering (what the subsamples estimate).
+- ``roles.silhouette``: the silhouette's band as the headline prints it, the mean of ``n_samples`` subsample
+  silhouettes +/- 1.96 times their SD; target the exact silhouette of the same clustering (what the subsamples
+  estimate).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def silhouette_intervals(seed: int, n: int = 4_000, sample_size: int = 500, n_sa
     found = KMeans(n_clusters=4, n_init=model.n_init, random_state=seed).fit(X).labels_
     mean, sd = model._silhouette(X, found)
     exact = silhouette_score(X, found)
-    half = stats.t.ppf(0.5 + LEVEL / 2, n_samples - 1) * sd / math.sqrt(n_samples)
+    half = stats.norm.ppf(0.5 + LEVEL / 2) * sd
     return _row("roles.silhouette", seed, exact, mean, mean - half, mean + half)
 
 

@@ -375,6 +375,33 @@ def risk_set_concordance(start, stop, event, risk_score, weights=None) -> float:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def _multiway_sandwich(dfbeta: np.ndarray, cluster_codes: list[np.ndarray]) -> np.ndarray:
+    """Cluster-robust covariance from dfbeta rows, clustered on one or several dimensions at once.
+
+    One dimension: the usual sum over clusters of the outer products of summed dfbetas. Several (Cameron, Gelbach &
+    Miller 2011, eq. 2.11): the inclusion-exclusion sum over every non-empty subset S of the dimensions of
+    (-1)^(|S|+1) times the one-way covariance clustered on the intersection of S (for agents and items: V_agent +
+    V_item - V_(agent, item)). A result that is not positive semi-definite has its negative eigenvalues set to zero
+    (their section 2.3).
+    """
+    import itertools
+
+    k = dfbeta.shape[1]
+    total = np.zeros((k, k))
+    for size in range(1, len(cluster_codes) + 1):
+        for subset in itertools.combinations(cluster_codes, size):
+            groups = subset[0] if size == 1 else pd.DataFrame(np.column_stack(subset)).groupby(
+                list(range(size)), sort=False).ngroup().to_numpy()
+            n = int(groups.max() + 1) if len(groups) else 0
+            summed = np.column_stack([np.bincount(groups, weights=dfbeta[:, j], minlength=n) for j in range(k)])
+            total += (-1) ** (size + 1) * (summed.T @ summed)
+    if len(cluster_codes) > 1:
+        values, vectors = np.linalg.eigh((total + total.T) / 2)
+        if values.min() < 0:
+            total = (vectors * np.clip(values, 0, None)) @ vectors.T
+    return total
+
+
 def _pair_codes(panel: pd.DataFrame) -> np.ndarray:
     return panel.groupby(["agent_id", "item_id"], sort=False, observed=True).ngroup().to_numpy()
 
@@ -449,9 +476,10 @@ class ExposureHazardModel:
         How the exposure count enters the linear predictor.
     covariates : sequence of str
         Further numeric columns of the panel (agent activity, in-degree, adopters so far, item age...).
-    cluster_col : str or None
-        Column whose values group dependent rows for the robust standard errors; None reports the model-based
-        (inverse information) standard errors instead.
+    cluster_col : str, sequence of str, or None
+        Column whose values group dependent rows for the robust standard errors; several columns cluster on all
+        of them at once (e.g. ``("agent_id", "item_id")``: rows of one agent are dependent, and so are rows of one
+        item, Cameron, Gelbach & Miller 2011); None reports the model-based (inverse information) standard errors.
     penalizer : float
         Ridge penalty :math:`\tfrac12\,\text{penalizer}\cdot n_\text{events}\,\lVert\beta_\text{std}\rVert^2` on the
         coefficients of the standardised covariates. Scaled by the number of events, not of rows, so splitting
@@ -629,8 +657,10 @@ class ExposureHazardModel:
         self._check_configuration()
         covariates = tuple(self.covariates)
         _validate_panel(panel, self.exposure_col, covariates)
-        if self.cluster_col is not None and self.cluster_col not in panel.columns:
-            raise ValueError(f"cluster column {self.cluster_col!r} is not in the panel")
+        cluster_cols = self._cluster_cols()
+        absent = [c for c in cluster_cols if c not in panel.columns]
+        if absent:
+            raise ValueError(f"cluster column(s) {absent} not in the panel")
         names = [self.exposure_term_, *covariates]
         x_full = self._design(panel)
         start_full = panel["start"].to_numpy(float)
@@ -667,14 +697,13 @@ class ExposureHazardModel:
         scale = np.outer(sd, sd)
         self.params_ = pd.Series(beta_std / sd, index=pd.Index(names, name="term"), name="coef")
         self.model_variance_matrix_ = pd.DataFrame(model_variance_std / scale, index=names, columns=names)
-        if self.cluster_col is not None:
-            clusters, cluster_labels = pd.factorize(panel[self.cluster_col].to_numpy()[rows])
+        self.n_clusters_by_ = {}
+        if cluster_cols:
             dfbeta = (weights[:, None] * cox.score_residuals(beta_std)) @ model_variance_std
-            per_cluster = np.column_stack(
-                [np.bincount(clusters, weights=dfbeta[:, j], minlength=len(cluster_labels)) for j in range(len(names))]
-            )
-            robust = per_cluster.T @ per_cluster
-            self.n_clusters_ = int(len(cluster_labels))
+            codes = {c: pd.factorize(panel[c].to_numpy()[rows])[0] for c in cluster_cols}
+            self.n_clusters_by_ = {c: int(v.max() + 1) if len(v) else 0 for c, v in codes.items()}
+            robust = _multiway_sandwich(dfbeta, [codes[c] for c in cluster_cols])
+            self.n_clusters_ = self.n_clusters_by_[cluster_cols[0]]
         else:
             robust = model_variance_std
             self.n_clusters_ = None
@@ -758,12 +787,18 @@ class ExposureHazardModel:
         table.attrs.update(self._model_facts())
         return table
 
+    def _cluster_cols(self) -> tuple[str, ...]:
+        if self.cluster_col is None:
+            return ()
+        return (self.cluster_col,) if isinstance(self.cluster_col, str) else tuple(self.cluster_col)
+
     def _model_facts(self) -> dict:
         return {
             "exposure_transform": self.exposure_transform,
             "ties": self.ties,
             "engine": self.engine,
-            "standard_errors": (f"robust, clustered by {self.cluster_col}" if self.cluster_col else "model-based"),
+            "standard_errors": (f"robust, clustered by {' and '.join(self._cluster_cols())}"
+                                if self.cluster_col else "model-based"),
             "n_rows": self.n_rows_,
             "n_rows_panel": self.n_rows_panel_,
             "n_subjects": self.n_subjects_,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shutil
+import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import duckdb
 import jinja2
 
 from . import _db, _status
@@ -242,11 +245,14 @@ def report_context(con) -> dict:
             context[name] = _rows(con, sql)
         except Exception:  # noqa: BLE001 - the analysis has not run: its section says so
             context[name] = []
+    # Every chart has a key, None when its tables are missing, so a section can test for it.
     context["charts"] = {}
     for name, draw in _charts.CHARTS.items():
-        fig = draw(con)
-        if fig is not None:
-            context["charts"][name] = _charts.to_svg(fig)
+        try:
+            fig = draw(con)
+        except duckdb.Error:  # a table the chart reads has not been computed yet
+            fig = None
+        context["charts"][name] = None if fig is None else _charts.to_svg(fig)
     return context
 
 
@@ -256,9 +262,27 @@ def write_report(con, out_dir: str | Path, *, parameters: dict | None = None, ex
     The HTML is self-contained: styles inline, charts as inline SVG, no script and no network access. Every
     agent-written string reaches it through Jinja2's autoescaping (SVG text is escaped by matplotlib's writer).
     """
-    started = datetime.now(timezone.utc)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written into a fresh sibling folder and swapped in whole: a failure leaves the previous report as it was.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp's folder is private; a report is meant to be shared
+    try:
+        _write_report_files(con, staging, parameters=parameters, export=export)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    previous = out.parent / f".{out.name}.previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    if out.exists():
+        out.rename(previous)
+    staging.rename(out)
+    shutil.rmtree(previous, ignore_errors=True)
+    return out / "index.html"
+
+
+def _write_report_files(con, out: Path, *, parameters: dict | None, export: bool) -> None:
+    started = datetime.now(timezone.utc)
     _db.configure(con)
     findings = collect_findings(con)
     prov = provenance(con)
@@ -274,9 +298,7 @@ def write_report(con, out_dir: str | Path, *, parameters: dict | None = None, ex
     )
     env.filters["num"] = _format_number
     html = env.get_template("report.html.j2").render(findings=findings, provenance=prov, **context)
-    path = out / "index.html"
-    path.write_text(html)
-    return path
+    (out / "index.html").write_text(html)
 
 
 def _format_number(value, digits: int = 3) -> str:

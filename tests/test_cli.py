@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +15,7 @@ from typer.testing import CliRunner
 from observatory.cli import app
 
 runner = CliRunner()
-COMMANDS = ["ingest", "simulate", "status", "sql", "roles", "cascades", "powerlaw", "adoption", "cooperation", "report"]
+COMMANDS = ["run", "ingest", "simulate", "status", "sql", "roles", "cascades", "powerlaw", "adoption", "cooperation", "report"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -72,3 +76,111 @@ def test_powerlaw_method_selects_the_procedure(tmp_path):
     assert round(fit["alpha"], 2) == pytest.approx(fit["alpha"], abs=1e-9)  # on the grid
     bad = runner.invoke(app, ["powerlaw", str(path), "--method", "mle"])
     assert bad.exit_code != 0 and "powerlaw or plfit" in bad.output
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The console script as a user runs it: a subprocess, its exit code, and what it prints.
+
+
+def observatory(*args, cwd=None, timeout=600):
+    """Run `python -m observatory.cli ARGS` (the console script's entry point, main()) in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "observatory.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def small_drop(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    result = observatory("simulate", "--out", root / "drop", "--agents", "3000", "--seed", "2")
+    assert result.returncode == 0, result.stderr
+    return root / "drop"
+
+
+@pytest.fixture(scope="module")
+def ingested_db(small_drop, tmp_path_factory):
+    db = tmp_path_factory.mktemp("ingested") / "obs.duckdb"
+    assert observatory("ingest", small_drop, "--db", db).returncode == 0
+    return db
+
+
+def test_run_ingests_analyses_and_reports_in_one_command(small_drop, tmp_path):
+    db, report = tmp_path / "obs.duckdb", tmp_path / "report"
+    result = observatory("run", small_drop, "--db", db, "--out", report, "--bootstrap", "50")
+    assert result.returncode == 0, result.stderr
+    assert (report / "index.html").is_file() and (report / "findings.json").is_file()
+    assert "headline" in result.stdout and "Hazard ratio per additional exposure" in result.stdout
+    assert "0.53" in result.stdout  # the study's number beside ours
+    assert str(report.resolve()) in result.stdout.replace("\n", "")
+    findings = json.loads((report / "findings.json").read_text())
+    assert findings["cascades"]["alpha"] is not None and findings["adoption"]["hazard_ratio"] is not None
+    assert "Traceback" not in result.stderr
+
+
+def test_report_on_an_ingest_only_database_marks_what_is_not_computed(small_drop, tmp_path):
+    import shutil
+
+    db, report = tmp_path / "obs.duckdb", tmp_path / "report"
+    assert observatory("ingest", small_drop, "--db", db).returncode == 0
+    result = observatory("report", "--db", db, "--out", report)
+    shutil.rmtree(report / "tables", ignore_errors=True)
+    assert result.returncode == 0, result.stderr
+    html = (report / "index.html").read_text()
+    assert html.count("Not computed yet: run <code>observatory run</code>") == 4  # roles, cascades, adoption, coop
+
+
+def test_a_failing_report_leaves_the_previous_one_intact(tmp_path, monkeypatch):
+    from observatory import _db, report as report_module
+
+    con = _db.connect(tmp_path / "obs.duckdb")
+    _db.ensure_schema(con)
+    out = tmp_path / "report"
+    report_module.write_report(con, out, export=False)
+    before = (out / "index.html").read_text()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("rendering failed half way")
+
+    monkeypatch.setattr(report_module, "_write_report_files", broken)
+    with pytest.raises(RuntimeError):
+        report_module.write_report(con, out, export=False)
+    con.close()
+    assert (out / "index.html").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obs.duckdb", "report"]  # no half-written folder left
+
+
+@pytest.mark.parametrize("command", ["status", "sql", "roles", "cascades", "adoption", "cooperation", "report"])
+def test_commands_on_a_missing_database_fail_in_one_line_and_create_nothing(tmp_path, command):
+    db = tmp_path / "typo" / "obs.duckdb"
+    args = [command, "SELECT 1"] if command == "sql" else [command]
+    result = observatory(*args, "--db", db, cwd=tmp_path)
+    assert result.returncode != 0
+    assert f"no database at {db}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 3 and "Traceback" not in result.stderr
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("query", ["COPY (SELECT 1) TO 'x.csv'", "ATTACH 'other.duckdb' AS other", "INSTALL httpfs",
+                                   "LOAD httpfs", "SET enable_external_access = true", "CREATE TABLE t AS SELECT 1",
+                                   "SELECT 1; COPY (SELECT 1) TO 'x.csv'", "SELECT * FROM read_text('/etc/passwd')"])
+def test_sql_refuses_anything_that_writes_or_reaches_outside(ingested_db, tmp_path, query):
+    db = ingested_db
+    result = observatory("sql", query, "--db", db, cwd=tmp_path)
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "other.duckdb").exists()
+    assert "root:" not in result.stdout
+    ok = observatory("sql", "SELECT count(*) AS n FROM agents", "--db", db, "--csv", cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.split() == ["n", "3000"]
+
+
+@pytest.mark.parametrize("args", [["run", "/no/such/drop"], ["ingest", "/no/such/drop"],
+                                  ["simulate", "--out", "{tmp}/s", "--agents", "-5"], ["powerlaw", "/no/such/file"],
+                                  ["cascades", "--bootstrap", "many"], ["report", "--db", "{tmp}/none.duckdb"],
+                                  ["sql", "SELEC oops", "--db", "{tmp}/none.duckdb"], ["no-such-command"]])
+def test_no_command_prints_a_traceback_without_debug(tmp_path, args):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = observatory(*args, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    debug = observatory("--debug", *args, cwd=tmp_path)
+    assert debug.returncode != 0

@@ -231,6 +231,26 @@ def test_clustered_errors_on_entry_time_data_match_statsmodels():
         np.sqrt(ours.model_variance_matrix_.loc["exposures", "exposures"]), rel=1e-3)
 
 
+def test_two_way_clustered_errors_are_cameron_gelbach_miller_from_statsmodels_one_way_fits():
+    """Reference: statsmodels PHReg's one-way cluster-robust covariance (same conventions as above) by agent, by
+    item and by (agent, item) pair, combined as Cameron, Gelbach & Miller (2011) eq. 2.11: V_agent + V_item -
+    V_pair. Ours clusters on both at once and must equal it to 1e-6."""
+    panel = weekly_panel()
+    x = panel[["exposures", "activity"]].to_numpy(float)
+
+    def statsmodels_cov(groups):
+        return PHReg(panel["stop"].to_numpy(), x, status=panel["event"].to_numpy(),
+                     entry=panel["start"].to_numpy() + 1e-6, ties="breslow").fit(groups=groups).cov_params()
+
+    pair = panel.groupby(["agent_id", "item_id"]).ngroup().to_numpy()
+    expected = (statsmodels_cov(panel["agent_id"].to_numpy()) + statsmodels_cov(panel["item_id"].to_numpy())
+                - statsmodels_cov(pair))
+    ours = ExposureHazardModel(covariates=["activity"], ties="breslow", cluster_col=("agent_id", "item_id")).fit(panel)
+    np.testing.assert_allclose(ours.variance_matrix_.to_numpy(), expected, rtol=1e-6)
+    assert ours.n_clusters_by_ == {"agent_id": panel["agent_id"].nunique(), "item_id": 5}
+    assert ours.to_dict()["standard_errors"] == "robust, clustered by agent_id and item_id"
+
+
 def test_lifelines_engine_agrees_including_penalty_and_log1p(small_panel):
     # lifelines stops Newton-Raphson at a relative log-likelihood change of 1e-9, we at a Newton decrement of 1e-10:
     # the estimates agree to ~1e-5 and ours is never the lower (penalised) log-likelihood.

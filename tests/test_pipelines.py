@@ -100,3 +100,40 @@ def test_proportional_hazards_check_covers_every_term_of_both_models(tmp_path):
     result = proportional_hazards(duckdb=DuckDBResource(database=str(db)))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
     assert result.metadata["rejected_terms"].value == ["log1p: log1p_exposures", "log1p: log_activity"]
+
+
+def test_the_dagster_graph_runs_the_steps_in_observatory_run_s_order(definitions):
+    """`observatory.steps` is the one definition of which analysis reads which: the Dagster assets of every step
+    must have the assets of each step it runs after among their ancestors (else the two orders could differ)."""
+    from observatory.steps import STEPS, ordered
+    from pipelines.defs.adoption.assets import ADOPTION_KEYS
+    from pipelines.defs.cascades.assets import CASCADE_KEYS, POWERLAW_KEY
+    from pipelines.defs.cooperation.assets import COOPERATION_KEYS
+    from pipelines.defs.population.assets import AGENT_ACTIVITY
+    from pipelines.defs.roles.assets import ROLE_KEYS
+
+    assets = {"agent_activity": {AGENT_ACTIVITY}, "roles": set(ROLE_KEYS.values()),
+              "cascades": set(CASCADE_KEYS.values()), "powerlaw": {POWERLAW_KEY},
+              "adoption": set(ADOPTION_KEYS.values()), "cooperation": set(COOPERATION_KEYS.values())}
+    assert set(assets) == {step.name for step in STEPS}
+    graph = definitions.resolve_asset_graph()
+
+    def ancestors(key, seen=None):
+        seen = set() if seen is None else seen
+        for parent in graph.get(key).parent_keys:
+            if parent not in seen:
+                seen.add(parent)
+                ancestors(parent, seen)
+        return seen
+
+    for step in STEPS:
+        for key in assets[step.name]:
+            above = ancestors(key)
+            for before in step.after:
+                assert assets[before] & above, f"{key.to_user_string()} does not run after {before}"
+    names = [step.name for step in ordered()]
+    for step in STEPS:
+        assert all(names.index(before) < names.index(step.name) for before in step.after)
+    report = dg.AssetKey(["report", "findings"])
+    for step in STEPS:
+        assert assets[step.name] & (ancestors(report) | set()), f"the report does not wait for {step.name}"

@@ -1,0 +1,99 @@
+"""The analyses in dependency order: the one definition `observatory run` follows and the Dagster graph is checked
+against (tests/test_pipelines.py).
+
+Each step reads the clean tables (or an earlier step's tables) from one DuckDB connection and writes its own
+result tables; ``after`` names the steps whose tables it reads. Ingest comes first and the report last; both are
+run by their callers (the CLI's `run`, the Dagster assets), which own the drop paths and the output folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+__all__ = ["Step", "STEPS", "ordered"]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    description: str
+    after: tuple[str, ...]
+    run: Callable = field(repr=False)
+
+
+def _agent_activity(con, progress, options):
+    from . import _db
+
+    rows = _db.build_table(con, "agent_activity")
+    return f"{rows:,} agents"
+
+
+def _roles(con, progress, options):
+    from .roles import run_roles
+
+    result = run_roles(con, seed=options.get("seed", 0), progress=progress)
+    return f"k = {result.k}, silhouette {result.silhouette:.3f}" if result.k else "not estimable"
+
+
+def _cascades(con, progress, options):
+    from .cascades import build_cascades
+
+    counts = build_cascades(con)
+    return ", ".join(f"{n:,} {name}" for name, n in counts.items() if name in ("cascades", "adoptions"))
+
+
+def _powerlaw(con, progress, options):
+    from .cascades import fit_cascade_sizes
+
+    fit = fit_cascade_sizes(con, n_bootstrap=options.get("bootstrap", 1000), seed=options.get("seed", 0),
+                            progress=lambda step, done, total: progress(f"{step} {done:,}/{total:,}"))
+    return "not estimable" if fit is None else f"alpha {fit.alpha_:.3f}, p {fit.p_value_:.3f}"
+
+
+def _adoption(con, progress, options):
+    from .adoption import run_adoption
+
+    result = run_adoption(con, seed=options.get("seed", 0), progress=progress)
+    model = result.linear
+    return "not estimable" if model is None else f"HR {model.hazard_ratio_:.3f}"
+
+
+def _cooperation(con, progress, options):
+    from .cooperation import CooperationConfig, run_cooperation
+
+    result = run_cooperation(con, CooperationConfig(seed=options.get("seed", 0)))
+    m = result.matcher
+    return "not estimable" if m is None else f"{m.n_matched_:,} matched sets"
+
+
+STEPS = (
+    Step("agent_activity", "population: agent activity", (), _agent_activity),
+    Step("roles", "structural roles", ("agent_activity",), _roles),
+    Step("cascades", "cascade tables", (), _cascades),
+    Step("powerlaw", "power-law fit of cascade sizes", ("cascades",), _powerlaw),
+    # Adoption reads the roles (their indicators are covariates) and the exposures of the cascade tables.
+    Step("adoption", "adoption hazards", ("agent_activity", "roles", "cascades"), _adoption),
+    Step("cooperation", "cooperation against a matched baseline", (), _cooperation),
+)
+
+
+def ordered(steps=STEPS) -> list[Step]:
+    """The steps in an order that runs every step after those it reads (stable: ties keep the listed order)."""
+    by_name = {s.name: s for s in steps}
+    done: list[Step] = []
+    seen: set[str] = set()
+
+    def visit(step, path=()):
+        if step.name in seen:
+            return
+        if step.name in path:
+            raise ValueError(f"steps depend on each other in a cycle: {' -> '.join((*path, step.name))}")
+        for name in step.after:
+            visit(by_name[name], (*path, step.name))
+        seen.add(step.name)
+        done.append(step)
+
+    for step in steps:
+        visit(step)
+    return done
