@@ -186,7 +186,7 @@ def run(
         finally:
             con.close()
     if headline is not None and len(headline):
-        _print_headline(headline)
+        print_headline(headline)
     out.print(f"database: {path.resolve()}")
     out.print(f"report:   {report_path.resolve()}")
 
@@ -195,7 +195,7 @@ def _has_view(con, name: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
 
 
-def _print_headline(frame) -> None:
+def print_headline(frame) -> None:
     """The headline view: each finding with its 95% interval, beside the number the study reported."""
     table = Table(title="headline (the study's numbers beside ours)", show_lines=False)
     for column in ("finding", "estimate", "95% CI", "n", "study"):

@@ -5,7 +5,12 @@ The run shows up in the Dagster UI (`make ui`) with its logs, metadata and check
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
 
 import typer
 
@@ -23,21 +28,102 @@ def run(
     seed: int = typer.Option(7, "--seed", help="Simulation seed."),
     bad_rate: float = typer.Option(0.001, "--bad-rate", help="Share of injected bad records, to exercise quarantine."),
     job: str = typer.Option("main", "--job", help="main, ingest or refresh."),
+    log_level: str = typer.Option("WARNING", "--log-level",
+                                  help="Dagster's console log level (the full event log goes to data/logs/ anyway)."),
 ) -> None:
-    """Materialise a job's assets in the instance at $DAGSTER_HOME (an ephemeral one if unset)."""
+    """Materialise a job's assets in the instance at $DAGSTER_HOME (an ephemeral one if unset).
+
+    The console shows one line per finished step and then the headline; Dagster's event log (DEBUG included) is
+    written to data/logs/<run id>.log and kept in the instance, where the UI shows it.
+    """
     import dagster as dg
 
     from pipelines.definitions import defs
 
     definitions = defs()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    run_config = {}
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level.upper()}}}}
     if job == "main":
-        run_config = {"ops": {"landing__simulated_drop": {"config": {"agents": agents, "seed": seed, "bad_rate": bad_rate}}}}
-    result = definitions.resolve_job_def(job).execute_in_process(instance=instance, run_config=run_config)
+        run_config["ops"] = {"landing__simulated_drop": {"config": {"agents": agents, "seed": seed,
+                                                                    "bad_rate": bad_rate}}}
+    job_def = definitions.resolve_job_def(job)
+    run_id = str(uuid.uuid4())
+    outcome: dict = {}
+
+    def execute() -> None:
+        try:
+            outcome["result"] = job_def.execute_in_process(instance=instance, run_config=run_config, run_id=run_id,
+                                                           raise_on_error=False)
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, daemon=True)
+    worker.start()
+    seen = 0
+    while worker.is_alive() or seen == 0:
+        worker.join(timeout=0.5)
+        seen = _print_finished_steps(instance, run_id, seen)
+        if not worker.is_alive():
+            break
+    _print_finished_steps(instance, run_id, seen)
+    log_path = _write_event_log(instance, run_id)
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
     if not result.success:
+        typer.echo(f"run {run_id} failed; the event log is in {log_path}", err=True)
         raise typer.Exit(code=1)
-    typer.echo(f"run {result.run_id} succeeded")
+    _print_headline()
+    typer.echo(f"run {run_id} succeeded; event log: {log_path}")
+
+
+def _print_finished_steps(instance, run_id: str, seen: int) -> int:
+    """Print each step that finished since the last call, one line each; returns how many have been printed."""
+    from dagster import DagsterEventType
+
+    records = instance.all_logs(run_id, of_type={DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE})
+    for record in records[seen:]:
+        event = record.dagster_event
+        status = "done" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
+        seconds = ""
+        data = getattr(event, "event_specific_data", None)
+        duration = getattr(data, "duration_ms", None)
+        if duration is not None:
+            seconds = f" ({duration / 1000:.1f} s)"
+        typer.echo(f"  {status:<6} {event.step_key}{seconds}")
+    return len(records)
+
+
+def _write_event_log(instance, run_id: str) -> Path:
+    from observatory import _db
+
+    folder = _db.default_db_path().parent / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}.log"
+    lines = []
+    for record in instance.all_logs(run_id):
+        stamp = datetime.fromtimestamp(record.timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        kind = record.dagster_event.event_type_value if record.dagster_event else "LOG"
+        lines.append(f"{stamp} {logging.getLevelName(record.level):<7} {record.step_key or '-'} {kind} "
+                     f"{record.user_message}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _print_headline() -> None:
+    from observatory import _db
+    from observatory.cli import print_headline
+
+    path = _db.default_db_path()
+    if not path.is_file():
+        return
+    con = _db.connect(path, read_only=True)
+    try:
+        exists = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'headline'").fetchone()[0]
+        if exists:
+            print_headline(con.execute("SELECT * FROM headline ORDER BY position").df())
+    finally:
+        con.close()
 
 
 if __name__ == "__main__":
