@@ -206,6 +206,8 @@ def cascade_ccdf(con):
             style = {"color": RED, "linewidth": 2} if column == "power_law" else {"linewidth": 1, "linestyle": "--"}
             label = f"power law (alpha {alpha:.2f}, xmin {xmin:g})" if column == "power_law" else column.replace("_", " ")
             ax.loglog(t["x"], t[column], label=label, **style)
+        # Below 1/n_tail the data have nothing to show: the axis stops there.
+        ax.set_ylim(bottom=0.5 / max(len(t), 1) if t.empty else 0.8 * float(t["data"].min()), top=1.2)
         ax.set_xlabel("cascade size (adopters)")
         ax.set_ylabel("P(size >= x | size >= xmin)")
         ax.legend(frameon=False, fontsize=7)

@@ -142,6 +142,7 @@ def run(
     out_dir: Path = typer.Option(Path("data") / "report", "--out", help="Folder for the report."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Replicates of the power-law bootstrap."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random step."),
+    csv: bool = typer.Option(False, "--csv", help="Also export CSV copies of tables above 100,000 rows."),
 ) -> None:
     """Your own data in one command: ingest the drops, run every analysis in order, write the report."""
     from rich.progress import MofNCompleteColumn
@@ -180,7 +181,7 @@ def run(
                 progress.update(task, completed=1, status=summary)
                 summaries.append((step.description, summary))
             task = progress.add_task("report", total=1, status="")
-            report_path = write_report(con, out_dir)
+            report_path = write_report(con, out_dir, csv=csv)
             progress.update(task, completed=1, status="written")
             headline = con.execute("SELECT * FROM headline ORDER BY 1").df() if _has_view(con, "headline") else None
         finally:
@@ -463,13 +464,14 @@ def cooperation(
 def report(
     db: Optional[Path] = DbOption,
     out_dir: Path = typer.Option(Path("data") / "report", "--out", help="Folder for index.html and findings.json."),
+    csv: bool = typer.Option(False, "--csv", help="Also export CSV copies of tables above 100,000 rows."),
 ) -> None:
     """Write findings.json and the self-contained HTML report from what the database holds."""
     from .report import write_report
 
     con = _open(db)
     try:
-        path = write_report(con, out_dir)
+        path = write_report(con, out_dir, csv=csv)
     finally:
         con.close()
     out.print(f"report: {path.resolve()}")

@@ -188,8 +188,52 @@ def create_researcher_views(con) -> list[str]:
     return created
 
 
-def export_tables(con, out_dir: Path) -> list[dict]:
-    """Write every result table that exists as `tables/<name>.parquet` and `.csv`; returns what was written."""
+# Headline keys and where the simulator's truth.json holds the planted value of the same quantity.
+PLANTED = {
+    "population.agents": ("population", "agents"), "population.active_agents": ("population", "active_agents"),
+    "population.posts": ("population", "posts"), "population.comments": ("population", "comments"),
+    "roles.k": ("roles", "k"), "roles.periphery_share": ("roles", "periphery_share"),
+    "cascades.n": ("cascades", "n"), "cascades.alpha": ("cascades", "alpha"), "cascades.xmin": ("cascades", "xmin"),
+    "adoption.hazard_ratio": ("adoption", "hazard_ratio"), "collab.n_events": ("cooperation", "n_tasks"),
+    "collab.success_rate": ("cooperation", "success_rate"),
+}
+
+
+def planted_truth(con) -> dict | None:
+    """The planted values when the data come from the simulator: the truth.json beside an ingested drop.
+
+    Returns None for real data. The file is read as data (only numbers are kept), like everything in a drop.
+    """
+    if not _table_exists(con, "ingest_drops"):
+        return None
+    for (drop_path,) in con.execute(
+            "SELECT drop_path FROM ingest_drops WHERE finished_at IS NOT NULL ORDER BY drop_seq").fetchall():
+        path = Path(drop_path)
+        truth_file = (path if path.is_dir() else path.parent) / "truth.json"
+        try:
+            truth = json.loads(truth_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(truth, dict):
+            continue
+        values = {}
+        for key, (section, field) in PLANTED.items():
+            value = truth.get(section, {}).get(field) if isinstance(truth.get(section), dict) else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                values[key] = value
+        seed = truth.get("seed")
+        return {"truth_file": str(truth_file), "values": values,
+                "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None}
+    return None
+
+
+# Tables longer than this are exported as Parquet only unless CSV copies are asked for (they are slow and large).
+CSV_MAX_ROWS = 100_000
+
+
+def export_tables(con, out_dir: Path, csv: bool = False) -> list[dict]:
+    """Write every result table that exists as `tables/<name>.parquet`, and as `.csv` when it holds at most
+    `CSV_MAX_ROWS` rows or `csv` is set; returns what was written."""
     folder = out_dir / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -197,10 +241,14 @@ def export_tables(con, out_dir: Path) -> list[dict]:
         if not _table_exists(con, name):
             continue
         rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-        for fmt, options in (("parquet", "(FORMAT parquet)"), ("csv", "(FORMAT csv, HEADER true)")):
+        formats = [("parquet", "(FORMAT parquet)")]
+        if csv or rows <= CSV_MAX_ROWS:
+            formats.append(("csv", "(FORMAT csv, HEADER true)"))
+        for fmt, options in formats:
             path = folder / f"{name}.{fmt}"
             con.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_path(path)}' {options}")
-        written.append({"table": name, "rows": rows, "parquet": f"tables/{name}.parquet", "csv": f"tables/{name}.csv"})
+        written.append({"table": name, "rows": rows, "parquet": f"tables/{name}.parquet",
+                        "csv": f"tables/{name}.csv" if len(formats) == 2 else None})
     return written
 
 
@@ -221,6 +269,10 @@ def report_context(con) -> dict:
     views = create_researcher_views(con)
     context: dict = {"views": views}
     context["headline"] = _rows(con, "SELECT * FROM headline") if "headline" in views else []
+    context["simulated"] = planted_truth(con)
+    planted = (context["simulated"] or {}).get("values", {})
+    for row in context["headline"]:
+        row["planted"] = planted.get(row["key"])
     context["hubs"] = _rows(con, "SELECT * FROM hubs", limit=10) if "hubs" in views else []
     context["top_cascades"] = _rows(con, "SELECT * FROM top_cascades", limit=10) if "top_cascades" in views else []
     context["task_matches"] = _rows(con, "SELECT * FROM task_matches", limit=10) if "task_matches" in views else []
@@ -256,7 +308,8 @@ def report_context(con) -> dict:
     return context
 
 
-def write_report(con, out_dir: str | Path, *, parameters: dict | None = None, export: bool = True) -> Path:
+def write_report(con, out_dir: str | Path, *, parameters: dict | None = None, export: bool = True,
+                 csv: bool = False) -> Path:
     """Write `findings.json`, `index.html` and (with `export`) every result table as Parquet and CSV into `out_dir`.
 
     The HTML is self-contained: styles inline, charts as inline SVG, no script and no network access. Every
@@ -268,7 +321,7 @@ def write_report(con, out_dir: str | Path, *, parameters: dict | None = None, ex
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp's folder is private; a report is meant to be shared
     try:
-        _write_report_files(con, staging, parameters=parameters, export=export)
+        _write_report_files(con, staging, parameters=parameters, export=export, csv=csv)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -281,14 +334,14 @@ def write_report(con, out_dir: str | Path, *, parameters: dict | None = None, ex
     return out / "index.html"
 
 
-def _write_report_files(con, out: Path, *, parameters: dict | None, export: bool) -> None:
+def _write_report_files(con, out: Path, *, parameters: dict | None, export: bool, csv: bool) -> None:
     started = datetime.now(timezone.utc)
     _db.configure(con)
     findings = collect_findings(con)
     prov = provenance(con)
     prov["parameters"] = parameters or {}
     context = report_context(con)
-    prov["exports"] = export_tables(con, out) if export else []
+    prov["exports"] = export_tables(con, out, csv=csv) if export else []
     prov["report_seconds"] = round((datetime.now(timezone.utc) - started).total_seconds(), 2)
     (out / "findings.json").write_text(json.dumps({**findings, "provenance": prov}, indent=2, default=str) + "\n")
     env = jinja2.Environment(

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from observatory import _db
-from observatory.report import EXPORTED_TABLES, FINDINGS_KEYS
+from observatory.report import CSV_MAX_ROWS, EXPORTED_TABLES, FINDINGS_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -71,8 +71,9 @@ def test_headline_matches_findings_json_and_the_sql_view(society):
     assert [lo, hi] == pytest.approx(findings["adoption.hazard_ratio_ci"])
 
 
-def test_every_result_table_is_exported_as_parquet_and_csv(society):
+def test_every_result_table_is_exported_as_parquet_and_short_ones_as_csv(society):
     folder = society.results["report"].parent / "tables"
+    big = []
     with society.connect() as con:
         present = [t for t in EXPORTED_TABLES if con.execute(
             "SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views()) "
@@ -80,10 +81,33 @@ def test_every_result_table_is_exported_as_parquet_and_csv(society):
         for table in present:
             rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             assert con.execute("SELECT count(*) FROM read_parquet(?)", [str(folder / f"{table}.parquet")]).fetchone()[0] == rows
+            csv_path = folder / f"{table}.csv"
+            if rows > CSV_MAX_ROWS:  # CSV copies of long tables are opt-in (--csv)
+                assert not csv_path.exists(), table
+                big.append(table)
+                continue
             csv_rows = con.execute("SELECT count(*) FROM read_csv(?, header = true, all_varchar = true)",
-                                   [str(folder / f"{table}.csv")]).fetchone()[0]
+                                   [str(csv_path)]).fetchone()[0]
             assert csv_rows == rows, table
     assert {"agent_roles", "cascades", "adoption_cox", "cooperation_balance"} <= set(present)
+
+
+
+def test_csv_copies_of_long_tables_are_opt_in(society, tmp_path, monkeypatch):
+    from observatory import report as report_module
+
+    monkeypatch.setattr(report_module, "CSV_MAX_ROWS", 50)
+    with society.connect() as con:
+        default = {e["table"]: e for e in report_module.export_tables(con, tmp_path / "default")}
+        asked = {e["table"]: e for e in report_module.export_tables(con, tmp_path / "asked", csv=True)}
+    long_tables = [t for t, e in default.items() if e["rows"] > 50]
+    short_tables = [t for t, e in default.items() if e["rows"] <= 50]
+    assert long_tables and short_tables
+    for table in long_tables:
+        assert default[table]["csv"] is None and not (tmp_path / "default" / "tables" / f"{table}.csv").exists()
+        assert (tmp_path / "asked" / "tables" / f"{table}.csv").exists() and asked[table]["csv"]
+    for table in short_tables:
+        assert (tmp_path / "default" / "tables" / f"{table}.csv").exists()
 
 
 def readme_queries() -> list[str]:
@@ -206,6 +230,9 @@ def test_report_opens_in_headless_chromium_without_errors(society, hostile_repor
         figures = page.eval_on_selector_all(
             "figure svg", "els => els.map(e => { const b = e.getBoundingClientRect(); return [b.width, b.height]; })")
         headline_rows = page.locator("#headline-table tr[data-key]").count()
+        planted_hr = page.locator("#headline-table tr[data-key='adoption.hazard_ratio'] td.planted").inner_text()
+        planted_alpha = page.locator("#headline-table tr[data-key='cascades.alpha'] td.planted").inner_text()
+        banner = page.locator("#simulated-banner").is_visible()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"report-{which}.png"), full_page=True)
         browser.close()
@@ -214,3 +241,8 @@ def test_report_opens_in_headless_chromium_without_errors(society, hostile_repor
     assert all(url.startswith("file://") for url in requests), "the report must not touch the network"
     assert len(figures) >= 10 and all(w > 100 and h > 50 for w, h in figures)
     assert headline_rows >= 16
+    # A simulated run says so and shows what was planted beside each estimate (read from the drop's truth.json).
+    truth = json.loads((society.drop / "truth.json").read_text())
+    assert banner
+    assert float(planted_hr) == truth["adoption"]["hazard_ratio"]
+    assert float(planted_alpha) == truth["cascades"]["alpha"]
