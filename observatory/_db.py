@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,43 @@ DB_ENV_VAR = "OBSERVATORY_DB"
 def default_db_path() -> Path:
     """The embedded database file: `$OBSERVATORY_DB`, else `data/observatory.duckdb` under the working directory."""
     return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
+
+
+def published_path(path: str | Path | None = None) -> Path:
+    """The read copy of a database: `<name>.published.duckdb` beside it (see `publish`)."""
+    path = Path(path) if path is not None else default_db_path()
+    return path.with_name(path.stem + ".published.duckdb")
+
+
+def publish(path: str | Path | None = None) -> Path | None:
+    """Copy a closed database to its read copy, atomically, so that readers never wait for a writer.
+
+    DuckDB lets one process write a database file and then refuses every other process, readers included. Every
+    command and Dagster job that writes calls this once its connection is closed (closing checkpoints the
+    write-ahead log into the file): the copy is written beside it under a temporary name and renamed over the
+    previous copy, so a reader opens either the old or the new copy, never half of one. Read-only commands
+    (`status`, `sql`) fall back to it while the database is locked. Returns the copy's path (None if the database
+    does not exist, or is locked by a writer that has not finished).
+    """
+    path = Path(path) if path is not None else default_db_path()
+    if not path.is_file():
+        return None
+    target = published_path(path)
+    staging = target.with_name(target.name + f".{os.getpid()}.tmp")
+    try:
+        # A read-only connection held for the copy keeps writers out, so the file does not change under it; if a
+        # writer holds the file already, its contents are in flux and the next writer to finish publishes instead.
+        guard = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException:
+        return None
+    try:
+        shutil.copyfile(path, staging)
+        os.replace(staging, target)
+    finally:
+        guard.close()
+        if staging.exists():
+            staging.unlink()
+    return target
 
 
 def project_dir(name: str) -> Path:

@@ -50,6 +50,11 @@ def _connect_existing(db: Optional[Path], *, read_only: bool):
     if not path.is_file():
         raise CliError(f"no database at {path}: ingest a drop first (observatory ingest DROP --db {path}), "
                        "or name another with --db")
+    copy = _db.published_path(path)
+    if read_only and copy.is_file():
+        # Readers read the copy the last finished write published: opening the database itself, even read-only,
+        # would make a writer starting meanwhile fail on DuckDB's file lock.
+        return _db.connect(copy, read_only=True)
     try:
         return _db.connect(path, read_only=read_only)
     except duckdb.IOException as exc:
@@ -108,6 +113,7 @@ def ingest(
         def report_progress(label: str, rows: int) -> None:
             progress.update(task, description=f"ingest {Path(label).name}", status=f"{rows:,} rows")
 
+        _state["wrote"] = _database_path(db)
         try:
             report = ingest_drop(drop, db, progress=report_progress)
         except IngestError as exc:
@@ -155,6 +161,7 @@ def run(
     if missing:
         raise CliError(f"no such drop: {', '.join(missing)}")
     path = _database_path(db)
+    _state["wrote"] = path
     steps = ordered()
     progress = Progress(SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
@@ -315,6 +322,7 @@ READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
 
 def _open(db: Optional[Path]):
     con = _connect_existing(db, read_only=False)
+    _state["wrote"] = _database_path(db)
     _db.ensure_schema(con)
     return con
 
@@ -482,7 +490,12 @@ def main() -> None:
     import click
 
     try:
-        code = app(standalone_mode=False)  # a command's typer.Exit comes back as its exit code
+        try:
+            code = app(standalone_mode=False)  # a command's typer.Exit comes back as its exit code
+        finally:
+            if _state.get("wrote") is not None:
+                # Whatever the command left (a failed ingest leaves the database as it was), readers get a copy.
+                _db.publish(_state["wrote"])
         sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -183,3 +183,32 @@ def test_no_command_prints_a_traceback_without_debug(tmp_path, args):
     assert "Traceback" not in result.stderr + result.stdout
     debug = observatory("--debug", *args, cwd=tmp_path)
     assert debug.returncode != 0
+
+
+def test_readers_never_fail_while_an_ingest_writes(small_drop, tmp_path):
+    """`sql` and `status` in a loop while another process ingests a second drop and refreshes the clean tables:
+    every call succeeds and so does the ingest (readers read the copy the last finished write published, so they
+    never hold the lock a writer needs), and the second drop is visible once the ingest has finished."""
+    import shutil
+    import time
+
+    db = tmp_path / "obs.duckdb"
+    assert observatory("ingest", small_drop, "--db", db).returncode == 0
+    assert (tmp_path / "obs.published.duckdb").is_file()
+    second = tmp_path / "second"
+    assert observatory("simulate", "--out", second, "--agents", "6000", "--seed", "9").returncode == 0
+    shutil.rmtree(second / "truth", ignore_errors=True)
+    writer = subprocess.Popen([sys.executable, "-m", "observatory.cli", "ingest", str(second), "--db", str(db)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    calls, failures = 0, []
+    started = time.monotonic()
+    while writer.poll() is None and time.monotonic() - started < 300:
+        for args in (["sql", "SELECT count(*) FROM agents", "--csv"], ["status"]):
+            result = observatory(*args, "--db", db)
+            calls += 1
+            if result.returncode != 0:
+                failures.append(result.stderr)
+    assert writer.wait(timeout=300) == 0, writer.stderr.read()
+    assert calls >= 2 and failures == []
+    final = observatory("sql", "SELECT count(*) AS n FROM agents", "--db", db, "--csv")
+    assert int(final.stdout.split()[1]) > 3000  # the second drop is visible once it finished

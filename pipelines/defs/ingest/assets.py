@@ -112,6 +112,7 @@ def staging_views(duckdb: DuckDBResource):
         _db.refresh_clean_tables(con)
         counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in STAGING_VIEWS}
         by_reason = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall())
+    _db.publish(duckdb.database)  # readers see the new drop without waiting for the analyses
     for name, key in STAGING_KEYS.items():
         metadata = {"rows": dg.MetadataValue.int(int(counts[name]))}
         if name == "quarantine":

@@ -27,6 +27,7 @@ def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.Mate
             headline = con.execute("SELECT key, value, ci_lower, ci_upper, n, study FROM headline").df()
         except Exception:  # noqa: BLE001 - the headline view needs every analysis; without them the report says so
             headline = None
+    _db.publish(duckdb.database)  # the read copy `status` and `sql` fall back to while a run writes
     context.log.info(f"report written to {html.resolve()}")
     return dg.MaterializeResult(
         metadata={
