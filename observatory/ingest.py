@@ -822,8 +822,8 @@ class _Loader:
             self.work.execute(
                 "CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM read_csv(?, header = true, all_varchar = true, "
                 "store_rejects = true, rejects_table = '_csv_rejects', rejects_scan = '_csv_scans', "
-                "strict_mode = false, max_line_size = 16777216, compression = ?)",
-                [path, compression],
+                "strict_mode = false, max_line_size = ?, buffer_size = ?, compression = ?)",
+                [path, CSV_MAX_LINE_BYTES, CSV_MAX_LINE_BYTES, compression],
             )
         except Exception as exc:  # noqa: BLE001
             raise IngestError(f"{self.reports[0].file}: not a readable CSV file: {exc}") from exc
@@ -974,13 +974,40 @@ def _array_elements(f: DropFile) -> pa.Table:
                 "CREATE TABLE _elements AS SELECT json AS _j FROM read_json_objects(?, format = 'array', "
                 "compression = ?)", [str(f.path), compression])
         except Exception as exc:  # noqa: BLE001 - reported with the file name
-            raise IngestError(f"{f.path}: not a readable JSON array: {exc}") from exc
+            elements = _array_elements_one_by_one(f)
+            if elements is None:
+                raise IngestError(f"{f.path}: not a readable JSON array: {exc}") from exc
+            return elements
         # Insertion order is file order: the table's row ids number the elements.
         return _arrow_table(con,
             "SELECT CAST(rowid - (SELECT min(rowid) FROM _elements) + 1 AS BIGINT) AS _line, "
             "encode(CAST(_j AS VARCHAR)) AS _bytes FROM _elements ORDER BY rowid")
     finally:
         con.close()
+
+
+# The longest CSV line read (DuckDB's reader needs its buffer at least this large); longer lines refuse the file.
+CSV_MAX_LINE_BYTES = 64 << 20
+# Above this size an array DuckDB cannot read is refused rather than parsed again in Python.
+ARRAY_FALLBACK_BYTES = 256 << 20
+
+
+def _array_elements_one_by_one(f: DropFile) -> pa.Table | None:
+    """The elements of an array DuckDB refused as a whole (a lone surrogate escape in one string, say), each
+    serialised on its own: an element that is not valid JSON any more is then quarantined by itself like a bad
+    line, and the others land. None when the file is not a JSON array even to Python's parser, or is too large."""
+    if f.path.stat().st_size > ARRAY_FALLBACK_BYTES:
+        return None
+    try:
+        document = json.loads(_read_all(f).decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(document, list):
+        return None
+    # ensure_ascii keeps a lone surrogate as its escape, which the JSON check downstream rejects for that element.
+    encoded = [json.dumps(element, ensure_ascii=True).encode() for element in document]
+    return pa.table({"_line": pa.array(range(1, len(encoded) + 1), pa.int64()),
+                     "_bytes": pa.array(encoded, pa.large_binary())})
 
 
 def _arrow_table(con, query: str, params: list | None = None) -> pa.Table:

@@ -595,3 +595,31 @@ def test_empty_files_hold_no_rows_in_every_format_and_a_json_of_array_lines_is_j
         "votes.csv": 0, "tasks.json": 3}
     assert query(db, "SELECT line, reason FROM quarantine WHERE entity = 'tasks' ORDER BY line") == [
         (1, "not_json"), (2, "unknown_post"), (3, "not_json")]
+
+
+def test_an_array_element_with_a_lone_surrogate_is_quarantined_alone(tmp_path):
+    """DuckDB refuses a whole JSON array for one lone-surrogate escape; the element is quarantined, the rest land."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    good = json.dumps(AGENTS[1])
+    (drop / "agents.json").write_text('[{"id": "a1", "name": "\\ud800x", "karma": 1, "created_at": '
+                                      '"2026-01-28T00:00:00Z"}, ' + good + "]")
+    report = ingest_drop(drop, tmp_path / "obs.duckdb")
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (2, 1, 1)
+    assert query(tmp_path / "obs.duckdb", "SELECT id FROM agents") == [("a2",)]
+    assert query(tmp_path / "obs.duckdb", "SELECT reason, line FROM quarantine_rows") == [("not_json", 1)]
+
+
+def test_whitespace_before_an_array_and_a_csv_field_over_16_mb_load(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "agents.json").write_text(" \n" * 4000 + json.dumps(AGENTS))
+    long_text = "x" * (17 << 20)
+    (drop / "posts.csv").write_text(
+        "id,title,content,submolt,agent_id,agent_name,created_at\n"
+        f"p1,t,{long_text},general,a1,alice,2026-01-28T01:00:00Z\n"
+        "p2,t,short,general,a2,bob,2026-01-28T02:00:00Z\n")
+    report = ingest_drop(drop, tmp_path / "obs.duckdb")
+    assert report.rows_quarantined == 0 and report.rows_loaded == 5
+    assert query(tmp_path / "obs.duckdb", "SELECT id, length(content) FROM posts ORDER BY id") == [
+        ("p1", 17 << 20), ("p2", 5)]
