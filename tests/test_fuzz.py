@@ -5,7 +5,7 @@ Parquet), built from valid records of which some are damaged in one of the ways 
 a wrong type, an unusable timestamp, an out-of-range number, hostile text, hostile column names, a line that is not
 JSON or not UTF-8), and ingests it on top of a database that already holds a base drop. Properties:
 
-- no exception but `IngestError` (which names what failed);
+- no exception but `IngestError` (which names what failed), raised only for a file cut short;
 - every row read is either loaded or quarantined, per file;
 - ingesting the same drop again changes nothing;
 - a refused drop leaves every table exactly as it was (checksums of every table);
@@ -100,10 +100,15 @@ def drops(draw):
             lines[index] = draw(st.sampled_from([b"{not json", b"[1, 2", b"\"just a string\"", b"{}{}"]))
         elif kind == "not_utf8":
             lines[index] = b'{"id": "x\xff\xfe", "name": "\xc3"}'
+    # Now and then the file itself is cut short (a scrape interrupted mid-write): a truncated gzip stream, array
+    # or Parquet footer, which must refuse the drop and leave the database as it was.
+    if draw(st.integers(0, 7)) == 0:
+        damages.append("truncated_file")
     return entity, fmt, rows, lines, damages
 
 
-def write_drop(folder: Path, entity: str, fmt: str, rows: list[dict], lines: dict[int, bytes]) -> Path:
+def write_drop(folder: Path, entity: str, fmt: str, rows: list[dict], lines: dict[int, bytes],
+               truncate: bool = False) -> Path:
     folder.mkdir(parents=True)
     path = folder / f"{entity}.{fmt}"
     if fmt.startswith("jsonl"):
@@ -121,6 +126,9 @@ def write_drop(folder: Path, entity: str, fmt: str, rows: list[dict], lines: dic
         table = pa.table({c: [None if r.get(c) is None else json.dumps(r[c]) if isinstance(r.get(c), (dict, list))
                               else str(r[c]) for r in rows] for c in columns})
         pq.write_table(table, path)
+    if truncate:
+        data = path.read_bytes()
+        path.write_bytes(data[: max(1, len(data) * 2 // 3)])
     return path
 
 
@@ -156,14 +164,16 @@ def test_a_hostile_drop_loses_nothing_and_changes_nothing_when_refused(base_data
         folder = Path(folder)
         db = folder / "fuzz.duckdb"
         shutil.copyfile(base_database, db)
-        drop = write_drop(folder / "drop", entity, fmt, rows, lines).parent
+        drop = write_drop(folder / "drop", entity, fmt, rows, lines, "truncated_file" in damages).parent
         before = checksums(db)
         try:
             report = ingest_drop(drop, db)
         except IngestError as error:
             assert str(error)  # it says what failed
+            assert "truncated_file" in damages, f"a drop with only bad records was refused: {error}"
             assert checksums(db) == before, "a refused drop changed the database"
             STATS["refused"] += 1
+            STATS[f"refused:{fmt}"] += 1
             return
         for file in report.files:
             assert file.rows_read == file.rows_loaded + file.rows_quarantined, file
