@@ -57,6 +57,27 @@ class Field:
 # that epoch milliseconds read as seconds give): bad_timestamp. Epoch numbers of 10^11 and more are milliseconds
 # (10^11 seconds is the year 5138).
 TIMESTAMP_WINDOW = ("2000-01-01 00:00:00+00", "2100-01-01 00:00:00+00")
+# `OBSERVATORY_TIMESTAMP_WINDOW=2020-01-01/2031-01-01` narrows or widens it (start inclusive, end exclusive).
+TIMESTAMP_WINDOW_ENV = "OBSERVATORY_TIMESTAMP_WINDOW"
+
+
+def timestamp_window() -> tuple[str, str]:
+    """The window of plausible timestamps, from `$OBSERVATORY_TIMESTAMP_WINDOW` (two ISO dates joined by "/") or
+    the default; a malformed setting is an error naming it, never SQL."""
+    import os
+    from datetime import date
+
+    setting = os.environ.get(TIMESTAMP_WINDOW_ENV, "").strip()
+    if not setting:
+        return TIMESTAMP_WINDOW
+    try:
+        low, high = (date.fromisoformat(part.strip()) for part in setting.split("/"))
+    except ValueError:
+        raise ValueError(f"{TIMESTAMP_WINDOW_ENV}={setting!r}: expected two ISO dates, START/END, "
+                         "e.g. 2000-01-01/2100-01-01") from None
+    if not low < high:
+        raise ValueError(f"{TIMESTAMP_WINDOW_ENV}={setting!r}: the start must come before the end")
+    return (f"{low.isoformat()} 00:00:00+00", f"{high.isoformat()} 00:00:00+00")
 EPOCH_MILLISECONDS_FROM = 10**11
 
 # Counters beyond these bounds are not counts (9223372036854775807 upvotes) and would overflow the clean tables'

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from . import _db
 from . import _responses
-from ._contract import ENTITIES, EPOCH_MILLISECONDS_FROM, TIMESTAMP_WINDOW, Entity, Field
+from ._contract import ENTITIES, EPOCH_MILLISECONDS_FROM, Entity, Field, timestamp_window
 
 __all__ = ["IngestError", "IngestReport", "FileReport", "discover_drop", "ingest_drop"]
 
@@ -545,7 +545,7 @@ def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str, s
         bad = "bad_timestamp" if f.kind == "ts" else "wrong_type"
         checks.append((f"{present} AND {value} IS NULL", bad, f.name, texts[f.name]))
         if f.kind == "ts":
-            low, high = TIMESTAMP_WINDOW
+            low, high = timestamp_window()
             checks.append((f"({value} < TIMESTAMPTZ '{low}' OR {value} >= TIMESTAMPTZ '{high}')", "bad_timestamp",
                            f.name, texts[f.name]))
     for group in entity.required_any:

@@ -623,3 +623,14 @@ def test_whitespace_before_an_array_and_a_csv_field_over_16_mb_load(tmp_path):
     assert report.rows_quarantined == 0 and report.rows_loaded == 5
     assert query(tmp_path / "obs.duckdb", "SELECT id, length(content) FROM posts ORDER BY id") == [
         ("p1", 17 << 20), ("p2", 5)]
+
+
+def test_the_timestamp_window_is_configurable_and_its_setting_checked(tmp_path, monkeypatch):
+    drop = tmp_path / "drop"
+    write_jsonl(drop / "agents.jsonl", [dict(AGENTS[0], created_at="2015-06-01T00:00:00Z"), AGENTS[1]])
+    monkeypatch.setenv("OBSERVATORY_TIMESTAMP_WINDOW", "2020-01-01/2031-01-01")
+    report = ingest_drop(drop, tmp_path / "obs.duckdb")
+    assert report.reasons == {"bad_timestamp": 1}
+    monkeypatch.setenv("OBSERVATORY_TIMESTAMP_WINDOW", "2020-01-01'; DROP TABLE agents; --/2031-01-01")
+    with pytest.raises((IngestError, ValueError), match="OBSERVATORY_TIMESTAMP_WINDOW"):
+        ingest_drop(tmp_path / "drop", tmp_path / "other.duckdb")
