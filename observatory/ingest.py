@@ -784,13 +784,16 @@ class _Loader:
         self.work.execute("DROP TABLE _src")
 
     # -- Columnar sources (Parquet, CSV) ----------------------------------------------------------------------
-    def _land_columns(self, relation: str, params: list) -> None:
-        """Land the rows of a columnar relation: the input's columns, then its row number as `_ROW`."""
+    def _land_columns(self, relation: str, params: list, names: dict[str, str] | None = None) -> None:
+        """Land the rows of a columnar relation: the input's columns, then its row number as `_ROW`. `names` gives
+        the input's own name of a column the relation had to rename (one DuckDB reserves, such as `rowid`)."""
         entity = self.files[0].entity
         described = self.work.execute(f"DESCRIBE SELECT * FROM {relation}", params).fetchall()[:-1]
+        names = names or {}
         # Input columns are read under positional names (__c0, __c1, ...), so that no input name (`_line`,
         # `f__id`, `_problem`, a quote) can collide with ours or reach the SQL as anything but a quoted identifier.
-        columns = {row[0]: (f"__c{i}", row[1]) for i, row in enumerate(described)}
+        actual = {names.get(row[0], row[0]): row[0] for row in described}
+        columns = {names.get(row[0], row[0]): (f"__c{i}", row[1]) for i, row in enumerate(described)}
         sources: dict[str, list[tuple[str, str, str, str]]] = {}
         for f in entity.fields:
             for path in f.sources:
@@ -799,7 +802,7 @@ class _Loader:
                     sources.setdefault(f.name, []).append(found)
         # Bad rows keep their raw text: the source row as JSON, under the input's own column names.
         row = "json_object(" + ", ".join(f"{_db.literal(c)}, _src.{_db.quote(i)}" for c, (i, _) in columns.items()) + ")"
-        renamed = ", ".join(f"{_db.quote(c)} AS {_db.quote(i)}" for c, (i, _) in columns.items())
+        renamed = ", ".join(f"{_db.quote(actual[c])} AS {_db.quote(i)}" for c, (i, _) in columns.items())
         source = (f"(SELECT 0 AS _fid, CAST(NULL AS VARCHAR) AS _path, false AS _partial, {_ROW} AS _line, "
                   f"{renamed} FROM {relation})")
         typed = _typed_select(entity, sources, source, f"CAST({row} AS VARCHAR)", carry=("_fid", "_path", "_partial"))
@@ -811,6 +814,13 @@ class _Loader:
             self.work.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchone()
         except Exception as exc:  # noqa: BLE001
             raise IngestError(f"{self.reports[0].file}: not a readable Parquet file: {exc}") from exc
+        names = {r[0].lower() for r in self.work.execute(
+            "SELECT name FROM parquet_schema(?)", [str(path)]).fetchall()}
+        if "file_row_number" in names:
+            # The option's column would clash with the input's own: number the rows in scan order instead (the
+            # scan keeps file order).
+            self._land_columns(f"(SELECT *, row_number() OVER () AS {_ROW} FROM read_parquet(?))", [str(path)])
+            return
         self._land_columns(f"(SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {_ROW} FROM "
                            "read_parquet(?, file_row_number = true))", [str(path)])
 
@@ -841,13 +851,21 @@ class _Loader:
             "CAST(NULL AS BLOB) AS _raw_bytes, CAST(NULL AS VARCHAR) AS _path FROM _csv_rejected ORDER BY line",
             [self.files[0].entity.name])
         self._quarantine(bad)
+        # A column named like DuckDB's row id pseudo-column would hide it: it is renamed here and keeps its own
+        # name in the raw text of bad rows.
+        aliases = {}
+        for name, *_ in self.work.execute("DESCRIBE _csv").fetchall():
+            if name.lower() == "rowid":
+                alias = f"__observatory_input_{len(aliases)}"
+                self.work.execute(f"ALTER TABLE _csv RENAME COLUMN {_db.quote(name)} TO {_db.quote(alias)}")
+                aliases[alias] = name
         position = "__observatory_position"
         self.work.execute(
             f"CREATE OR REPLACE TEMP TABLE _csv_numbered AS SELECT c.* EXCLUDE ({position}), "
             f"2 + c.{position} + (SELECT count(*) FROM _csv_rejected r WHERE r.kept_before <= c.{position}) AS {_ROW} "
             f"FROM (SELECT rowid - (SELECT min(rowid) FROM _csv) AS {position}, * FROM _csv) AS c"
         )
-        self._land_columns("_csv_numbered", [])
+        self._land_columns("_csv_numbered", [], aliases)
         self.work.execute(
             "DROP TABLE _csv; DROP TABLE _csv_numbered; DROP TABLE _csv_rejected; "
             "DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans"

@@ -634,3 +634,21 @@ def test_the_timestamp_window_is_configurable_and_its_setting_checked(tmp_path, 
     monkeypatch.setenv("OBSERVATORY_TIMESTAMP_WINDOW", "2020-01-01'; DROP TABLE agents; --/2031-01-01")
     with pytest.raises((IngestError, ValueError), match="OBSERVATORY_TIMESTAMP_WINDOW"):
         ingest_drop(tmp_path / "drop", tmp_path / "other.duckdb")
+
+
+@pytest.mark.parametrize("fmt, name", [("csv", "rowid"), ("csv", "ROWID"), ("parquet", "file_row_number")])
+def test_columns_named_like_duckdbs_own_row_numbers_are_ignored(tmp_path, fmt, name):
+    """Unknown columns are ignored even when DuckDB itself uses the name (CSV's rowid pseudo-column, Parquet's
+    file_row_number option): the rows land, and a bad row keeps the column under its own name and its own line."""
+    drop = tmp_path / "drop"
+    rows = [dict(AGENTS[0], **{name: "x"}), dict(AGENTS[1], karma="zz", **{name: "7"})]
+    if fmt == "csv":
+        write_csv(drop / "agents.csv", rows)
+    else:
+        write_parquet(drop / "agents.parquet", [{k: str(v) for k, v in r.items()} for r in rows])
+    report = ingest_drop(drop, tmp_path / "obs.duckdb")
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
+    assert query(tmp_path / "obs.duckdb", "SELECT id, karma FROM agents") == [("a1", 10)]
+    (reason, line, raw), = query(tmp_path / "obs.duckdb", "SELECT reason, line, raw FROM quarantine_rows")
+    assert reason == "wrong_type" and line == (3 if fmt == "csv" else 2)
+    assert json.loads(raw)[name] == "7"
