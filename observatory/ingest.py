@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -814,15 +815,18 @@ class _Loader:
             self.work.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchone()
         except Exception as exc:  # noqa: BLE001
             raise IngestError(f"{self.reports[0].file}: not a readable Parquet file: {exc}") from exc
-        names = {r[0].lower() for r in self.work.execute(
-            "SELECT name FROM parquet_schema(?)", [str(path)]).fetchall()}
-        if "file_row_number" in names:
+        names = [r[0] for r in self.work.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+        aliases = _aliases(names)
+        columns = ", ".join(_db.quote(c) + (f" AS {_db.quote(a)}" if (a := _alias_of(aliases, c)) else "")
+                            for c in names)
+        if any(c.lower() == "file_row_number" for c in names):
             # The option's column would clash with the input's own: number the rows in scan order instead (the
             # scan keeps file order).
-            self._land_columns(f"(SELECT *, row_number() OVER () AS {_ROW} FROM read_parquet(?))", [str(path)])
-            return
-        self._land_columns(f"(SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {_ROW} FROM "
-                           "read_parquet(?, file_row_number = true))", [str(path)])
+            relation = f"(SELECT {columns}, row_number() OVER () AS {_ROW} FROM read_parquet(?))"
+        else:
+            relation = (f"(SELECT {columns}, file_row_number + 1 AS {_ROW} FROM "
+                        "read_parquet(?, file_row_number = true))")
+        self._land_columns(relation, [str(path)], aliases)
 
     def _load_csv(self) -> None:
         path = str(self.files[0].path)
@@ -851,14 +855,11 @@ class _Loader:
             "CAST(NULL AS BLOB) AS _raw_bytes, CAST(NULL AS VARCHAR) AS _path FROM _csv_rejected ORDER BY line",
             [self.files[0].entity.name])
         self._quarantine(bad)
-        # A column named like DuckDB's row id pseudo-column would hide it: it is renamed here and keeps its own
-        # name in the raw text of bad rows.
-        aliases = {}
-        for name, *_ in self.work.execute("DESCRIBE _csv").fetchall():
-            if name.lower() == "rowid":
-                alias = f"__observatory_input_{len(aliases)}"
-                self.work.execute(f"ALTER TABLE _csv RENAME COLUMN {_db.quote(name)} TO {_db.quote(alias)}")
-                aliases[alias] = name
+        # A column named like DuckDB's row id pseudo-column or one of ours would hide it: it is renamed here and
+        # keeps its own name in the raw text of bad rows.
+        aliases = _aliases([r[0] for r in self.work.execute("DESCRIBE _csv").fetchall()])
+        for alias, name in aliases.items():
+            self.work.execute(f"ALTER TABLE _csv RENAME COLUMN {_db.quote(name)} TO {_db.quote(alias)}")
         position = "__observatory_position"
         self.work.execute(
             f"CREATE OR REPLACE TEMP TABLE _csv_numbered AS SELECT c.* EXCLUDE ({position}), "
@@ -870,6 +871,19 @@ class _Loader:
             "DROP TABLE _csv; DROP TABLE _csv_numbered; DROP TABLE _csv_rejected; "
             "DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans"
         )
+
+
+def _aliases(names: list[str]) -> dict[str, str]:
+    """Internal names for the input columns whose own names DuckDB or the ingest reserve (`rowid`,
+    `file_row_number`, anything starting `__observatory`): {alias: input name}."""
+    reserved = [n for n in names if n.lower() in ("rowid", "file_row_number") or n.lower().startswith("__observatory")]
+    taken = {n.lower() for n in names}
+    free = (f"__observatory_input_{i}" for i in itertools.count() if f"__observatory_input_{i}" not in taken)
+    return {next(free): name for name in reserved}
+
+
+def _alias_of(aliases: dict[str, str], name: str) -> str | None:
+    return next((alias for alias, original in aliases.items() if original == name), None)
 
 
 def _json_paths(entity: Entity, defaults: bool = True

@@ -636,12 +636,16 @@ def test_the_timestamp_window_is_configurable_and_its_setting_checked(tmp_path, 
         ingest_drop(tmp_path / "drop", tmp_path / "other.duckdb")
 
 
-@pytest.mark.parametrize("fmt, name", [("csv", "rowid"), ("csv", "ROWID"), ("parquet", "file_row_number")])
+@pytest.mark.parametrize("fmt, name", [("csv", "rowid"), ("csv", "ROWID"), ("parquet", "file_row_number"),
+                                       ("csv", "__observatory_row"), ("parquet", "__observatory_row"),
+                                       ("parquet", "__observatory_input_0")])
 def test_columns_named_like_duckdbs_own_row_numbers_are_ignored(tmp_path, fmt, name):
     """Unknown columns are ignored even when DuckDB itself uses the name (CSV's rowid pseudo-column, Parquet's
     file_row_number option): the rows land, and a bad row keeps the column under its own name and its own line."""
     drop = tmp_path / "drop"
     rows = [dict(AGENTS[0], **{name: "x"}), dict(AGENTS[1], karma="zz", **{name: "7"})]
+    if name == "__observatory_input_0":  # two reserved names, one of them the first internal alias
+        rows = [dict(r, rowid="r", file_row_number="f") for r in rows]
     if fmt == "csv":
         write_csv(drop / "agents.csv", rows)
     else:
