@@ -166,6 +166,9 @@ def test_a_hostile_drop_loses_nothing_and_changes_nothing_when_refused(base_data
         shutil.copyfile(base_database, db)
         drop = write_drop(folder / "drop", entity, fmt, rows, lines, "truncated_file" in damages).parent
         before = checksums(db)
+        for kind in damages:
+            STATS[f"damage:{kind}"] += 1
+        STATS[f"format:{fmt}"] += 1
         try:
             report = ingest_drop(drop, db)
         except IngestError as error:
@@ -184,9 +187,6 @@ def test_a_hostile_drop_loses_nothing_and_changes_nothing_when_refused(base_data
         STATS["landed"] += 1
         STATS["rows"] += report.rows_read
         STATS["quarantined"] += report.rows_quarantined
-        for kind in damages:
-            STATS[f"damage:{kind}"] += 1
-        STATS[f"format:{fmt}"] += 1
     assert not escaped.exists(), "a column name or value reached SQL"
 
 
