@@ -154,7 +154,7 @@ def run(
     from rich.progress import MofNCompleteColumn
 
     from .ingest import IngestError, ingest_drop
-    from .report import write_report
+    from .report import planted_truth, write_report
     from .steps import ordered
 
     missing = [str(d) for d in drops if not Path(d).exists()]
@@ -191,10 +191,11 @@ def run(
             report_path = write_report(con, out_dir, csv=csv)
             progress.update(task, completed=1, status="written")
             headline = con.execute("SELECT * FROM headline ORDER BY 1").df() if _has_view(con, "headline") else None
+            simulated = planted_truth(con)
         finally:
             con.close()
     if headline is not None and len(headline):
-        print_headline(headline)
+        print_headline(headline, (simulated or {}).get("values"))
     out.print(f"database: {path.resolve()}")
     out.print(f"report:   {report_path.resolve()}")
 
@@ -203,14 +204,19 @@ def _has_view(con, name: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
 
 
-def print_headline(frame) -> None:
-    """The headline view: each finding with its 95% interval, beside the number the study reported."""
+def print_headline(frame, planted: dict | None = None) -> None:
+    """The headline view: each finding with its 95% interval, beside the number the study reported (and, for a
+    simulated society, the value planted)."""
     table = Table(title="headline (the study's numbers beside ours)", show_lines=False)
-    for column in ("finding", "estimate", "95% CI", "n", "study"):
+    columns = ["finding", "estimate", "95% CI", "n"] + (["planted"] if planted else []) + ["study"]
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in frame.itertuples(index=False):
         interval = "" if _cell(row.ci_lower) == "" else f"{_cell(row.ci_lower)} to {_cell(row.ci_upper)}"
-        table.add_row(str(row.finding), _cell(row.value), interval, _cell(row.n), str(row.study))
+        cells = [str(row.finding), _cell(row.value), interval, _cell(row.n)]
+        if planted:
+            cells.append(_cell(planted.get(row.key)))
+        table.add_row(*cells, str(row.study))
     out.print(table)
 
 

@@ -113,6 +113,7 @@ def _write_event_log(instance, run_id: str) -> Path:
 def _print_headline() -> None:
     from observatory import _db
     from observatory.cli import print_headline
+    from observatory.report import planted_truth
 
     path = _db.default_db_path()
     if not path.is_file():
@@ -121,7 +122,9 @@ def _print_headline() -> None:
     try:
         exists = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'headline'").fetchone()[0]
         if exists:
-            print_headline(con.execute("SELECT * FROM headline ORDER BY position").df())
+            simulated = planted_truth(con)
+            print_headline(con.execute("SELECT * FROM headline ORDER BY position").df(),
+                           (simulated or {}).get("values"))
     finally:
         con.close()
 
