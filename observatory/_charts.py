@@ -235,6 +235,23 @@ def exposure_curve(con):
     return fig
 
 
+def _forest(estimate, lower, upper, labels, *, null: float, xlabel: str, title: str, row_height: float = 0.4,
+            log: bool = False):
+    """Estimates with their intervals, one row each, against a dotted line at the null value."""
+    with plt.rc_context(STYLE):
+        fig, ax = _figure(height=0.6 + row_height * len(labels))
+        y = np.arange(len(labels))
+        ax.errorbar(estimate, y, xerr=_spans(estimate, lower, upper), fmt="o", capsize=3, color=BLUE)
+        ax.axvline(null, color=GREY, linestyle=":")
+        ax.set_yticks(y, labels)
+        ax.invert_yaxis()
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+    return fig
+
+
 def hazard_forest(con):
     if not _exists(con, "adoption_cox"):
         return None
@@ -242,18 +259,8 @@ def hazard_forest(con):
     if t.empty:
         return None
     labels = [f"{m}: {term}" for m, term in zip(t["model"], t["term"])]
-    with plt.rc_context(STYLE):
-        fig, ax = _figure(height=0.6 + 0.32 * len(t))
-        y = np.arange(len(t))
-        ax.errorbar(t["hazard_ratio"], y, xerr=_spans(t["hazard_ratio"], t["ci_lower"], t["ci_upper"]),
-                    fmt="o", color=BLUE, capsize=3)
-        ax.axvline(1.0, color=GREY, linestyle=":")
-        ax.set_yticks(y, labels)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_xlabel("hazard ratio (95% CI, SEs clustered by agent; log scale)")
-        ax.set_title("Cox models of adoption")
-    return fig
+    return _forest(t["hazard_ratio"], t["ci_lower"], t["ci_upper"], labels, null=1.0, row_height=0.32, log=True,
+                   xlabel="hazard ratio (95% CI, SEs clustered by agent; log scale)", title="Cox models of adoption")
 
 
 # ---------------------------------------------------------------------------------------------------- cooperation
@@ -309,17 +316,8 @@ def effects_forest(con):
     ).df()
     if t.empty:
         return None
-    with plt.rc_context(STYLE):
-        fig, ax = _figure(height=0.6 + 0.4 * len(t))
-        y = np.arange(len(t))
-        ax.errorbar(t["estimate"], y, xerr=_spans(t["estimate"], t["ci_lower"], t["ci_upper"]), fmt="o",
-                    capsize=3, color=BLUE)
-        ax.axvline(0, color=GREY, linestyle=":")
-        ax.set_yticks(y, [q.replace("_", " ") for q in t["quantity"]])
-        ax.invert_yaxis()
-        ax.set_xlabel("multi-agent minus single-agent (95% CI)")
-        ax.set_title("Naive and matched effects")
-    return fig
+    return _forest(t["estimate"], t["ci_lower"], t["ci_upper"], [q.replace("_", " ") for q in t["quantity"]],
+                   null=0.0, xlabel="multi-agent minus single-agent (95% CI)", title="Naive and matched effects")
 
 
 def propensity_overlap(con):
@@ -353,17 +351,8 @@ def design_forest(con):
                     "WHERE ci_lower IS NOT NULL AND ci_upper IS NOT NULL").df()
     if t.empty:
         return None
-    with plt.rc_context(STYLE):
-        fig, ax = _figure(height=0.6 + 0.4 * len(t))
-        y = np.arange(len(t))
-        ax.errorbar(t["estimate"], y, xerr=_spans(t["estimate"], t["ci_lower"], t["ci_upper"]), fmt="o",
-                    capsize=3, color=BLUE)
-        ax.axvline(0, color=GREY, linestyle=":")
-        ax.set_yticks(y, [_text(d) for d in t["design"]])
-        ax.invert_yaxis()
-        ax.set_xlabel("matched difference under each design (95% CI)")
-        ax.set_title("Design sensitivity")
-    return fig
+    return _forest(t["estimate"], t["ci_lower"], t["ci_upper"], [_text(d) for d in t["design"]], null=0.0,
+                   xlabel="matched difference under each design (95% CI)", title="Design sensitivity")
 
 
 CHARTS = {

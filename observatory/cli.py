@@ -190,7 +190,8 @@ def run(
             task = progress.add_task("report", total=1, status="")
             report_path = write_report(con, out_dir, csv=csv)
             progress.update(task, completed=1, status="written")
-            headline = con.execute("SELECT * FROM headline ORDER BY 1").df() if _has_view(con, "headline") else None
+            headline = (con.execute("SELECT * FROM headline ORDER BY position").df()
+                        if _db.table_exists(con, "headline") else None)
             simulated = planted_truth(con)
         finally:
             con.close()
@@ -198,10 +199,6 @@ def run(
         print_headline(headline, (simulated or {}).get("values"))
     out.print(f"database: {path.resolve()}")
     out.print(f"report:   {report_path.resolve()}")
-
-
-def _has_view(con, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
 
 
 def print_headline(frame, planted: dict | None = None) -> None:
@@ -268,7 +265,7 @@ def status(db: Optional[Path] = DbOption) -> None:
 
     con = _connect_existing(db, read_only=True)
     try:
-        if not _has_table(con, "ingest_drops"):
+        if not _db.table_exists(con, "ingest_drops"):
             raise CliError(f"{_database_path(db)} holds no ingested drop: run observatory ingest DROP first")
         counts = pd.DataFrame(
             [(name, con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
@@ -331,10 +328,6 @@ def _open(db: Optional[Path]):
     _state["wrote"] = _database_path(db)
     _db.ensure_schema(con)
     return con
-
-
-def _has_table(con, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
 
 
 @app.command()
@@ -441,7 +434,7 @@ def adoption(
         with _spinner() as progress:
             task = progress.add_task("adoption", total=None, status="")
             _db.build_table(con, "agent_activity")
-            if not _has_table(con, "exposures"):
+            if not _db.table_exists(con, "exposures"):
                 progress.update(task, description="cascade tables (SQL)")
                 build_cascades(con)
             result = run_adoption(con, max_rows=max_rows, seed=seed,

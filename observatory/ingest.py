@@ -28,6 +28,7 @@ that a scrape of 10^5 response files costs a few queries per block rather than p
 
 from __future__ import annotations
 
+import collections
 import gzip
 import hashlib
 import itertools
@@ -127,21 +128,21 @@ class IngestReport:
     def rows_quarantined(self) -> int:
         return sum(f.rows_quarantined for f in self.files)
 
+    def _total(self, attribute: str) -> collections.Counter:
+        """A per-file count summed over the files (`update` keeps zero counts, unlike `+`)."""
+        total: collections.Counter = collections.Counter()
+        for f in self.files:
+            total.update(getattr(f, attribute))
+        return total
+
     @property
     def reasons(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for f in self.files:
-            for reason, n in f.reasons.items():
-                total[reason] = total.get(reason, 0) + n
-        return dict(sorted(total.items()))
+        return dict(sorted(self._total("reasons").items()))
 
     @property
     def records(self) -> dict[str, int]:
         """Records landed per entity, over every file (embedded observations included)."""
-        total: dict[str, int] = {}
-        for f in self.files:
-            for entity, n in f.records.items():
-                total[entity] = total.get(entity, 0) + n
+        total = self._total("records")
         return {e.name: total[e.name] for e in ENTITIES if e.name in total}
 
     @property

@@ -120,8 +120,7 @@ def _print_headline() -> None:
         return
     con = _db.connect(path, read_only=True)
     try:
-        exists = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'headline'").fetchone()[0]
-        if exists:
+        if _db.table_exists(con, "headline"):
             simulated = planted_truth(con)
             print_headline(con.execute("SELECT * FROM headline ORDER BY position").df(),
                            (simulated or {}).get("values"))
