@@ -195,6 +195,9 @@ def run(
             simulated = planted_truth(con)
         finally:
             con.close()
+    # The steps' outcomes stay on screen after the progress bars (and are the only record when not on a terminal).
+    for description, summary in summaries:
+        out.print(f"  {description}: {summary}", highlight=False)
     if headline is not None and len(headline):
         print_headline(headline, (simulated or {}).get("values"))
     out.print(f"database: {path.resolve()}")

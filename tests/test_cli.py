@@ -110,6 +110,7 @@ def test_run_ingests_analyses_and_reports_in_one_command(small_drop, tmp_path):
     assert "headline" in result.stdout and "Hazard ratio per additional exposure" in result.stdout
     assert "0.53" in result.stdout  # the study's number beside ours
     assert "planted" in result.stdout  # a simulated drop: the planted values beside the estimates
+    assert "structural roles: k = " in result.stdout and "adoption hazards: HR " in result.stdout
     assert str(report.resolve()) in result.stdout.replace("\n", "")
     findings = json.loads((report / "findings.json").read_text())
     assert findings["cascades"]["alpha"] is not None and findings["adoption"]["hazard_ratio"] is not None
