@@ -180,26 +180,43 @@ def _create_staging(con, refresh: bool) -> None:
         ).fetchone()[0]:
             # Created (or recomputed) from what has been ingested: empty in a new database, complete in one that
             # predates the clean tables.
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
+            refresh_clean_table(con, name)
+
+
+def _finished_through(con) -> int:
+    return con.execute("SELECT coalesce(max(drop_seq), 0) FROM ingest_drops WHERE finished_at IS NOT NULL").fetchone()[0]
 
 
 def clean_tables_stale(con) -> bool:
-    """Whether a finished drop is missing from the clean tables (the refresh after it never committed)."""
-    return bool(con.execute(
-        "SELECT (SELECT coalesce(max(drop_seq), 0) FROM ingest_drops WHERE finished_at IS NOT NULL) > "
-        "coalesce((SELECT refreshed_through FROM clean_tables_state), 0)").fetchone()[0])
+    """Whether a finished drop is missing from a clean table (the refresh after it never committed)."""
+    through = _finished_through(con)
+    state = dict(con.execute("SELECT table_name, refreshed_through FROM clean_table_state").fetchall())
+    return any(state.get(name, 0) < through for name in CLEAN_TABLES)
+
+
+def invalidate_clean_tables(con) -> None:
+    """Make the next refresh of every clean table a full one (after drops were removed)."""
+    con.execute("DELETE FROM clean_table_state")
+
+
+def refresh_clean_table(con, name: str) -> int:
+    """Bring one clean table up to date with every finished drop; returns its row count.
+
+    Which drops each clean table reflects is recorded (`clean_table_state`), so that a crash between finishing a
+    drop and refreshing is detected (`clean_tables_stale`) and repaired by the next ingest.
+    """
+    through = _finished_through(con)
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
+    con.execute("INSERT OR REPLACE INTO clean_table_state VALUES (?, ?, now())", [name, through])
+    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
 
 def refresh_clean_tables(con) -> dict[str, int]:
-    """Recompute the clean tables (`agents`, `posts`, `submolts`, `comments`, `votes`, `tasks`) from their
+    """Bring the clean tables (`agents`, `posts`, `submolts`, `comments`, `votes`, `tasks`) up to date with their
     `stg_*` views, in one transaction; returns their row counts. The ingest calls it after every drop."""
     con.execute("BEGIN TRANSACTION")
     try:
         _create_staging(con, refresh=True)
-        # Which drops the clean tables now reflect: a crash between finishing a drop and this commit is detected
-        # (`clean_tables_stale`) and repaired by the next ingest.
-        con.execute("INSERT OR REPLACE INTO clean_tables_state SELECT 1, "
-                    "(SELECT coalesce(max(drop_seq), 0) FROM ingest_drops WHERE finished_at IS NOT NULL), now()")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -243,11 +260,13 @@ INGEST_TABLES_DDL = (
         raw_bytes BLOB,
         path VARCHAR
     )""",
-    """CREATE TABLE IF NOT EXISTS clean_tables_state (
-        id INTEGER PRIMARY KEY,
+    """CREATE TABLE IF NOT EXISTS clean_table_state (
+        table_name VARCHAR PRIMARY KEY,
         refreshed_through INTEGER NOT NULL,
         refreshed_at TIMESTAMPTZ NOT NULL
     )""",
+    # Superseded by clean_table_state (one row per clean table): its next refresh of each table is a full one.
+    "DROP TABLE IF EXISTS clean_tables_state",
 )
 
 # Columns added since a table was first created: a database from an earlier version gains them (empty).
@@ -267,8 +286,8 @@ def ensure_schema(con) -> None:
     _create_staging(con, refresh=False)
 
 
-def build_table(con, name: str, folder: str = "marts") -> int:
-    """(Re)build the table `name` from `sql/<folder>/<name>.sql` in one statement; returns its row count."""
-    text = (sql_dir() / folder / f"{name}.sql").read_text()
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS\n{text}")
-    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+def build_table(con, name: str, variables: dict | None = None) -> int:
+    """(Re)build the relation `name` of `sql/` (see :mod:`observatory.sqlmodels`); returns its row count."""
+    from .sqlmodels import build
+
+    return build(con, name, variables)

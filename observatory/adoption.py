@@ -32,15 +32,16 @@ def _table_exists(con, name: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
 
 
-def build_adoption_panel(con) -> pd.DataFrame:
+def build_adoption_panel(con, *, build_marts: bool = True) -> pd.DataFrame:
     """(Re)build `adoption_subjects` and `adoption_panel` and return the panel with its model covariates.
 
     Needs the cascade tables (`exposures`, `adoptions`, `items`) and `agent_activity`. The in-degree comes from
     `agent_features` when the roles step has run (0 otherwise, and the covariate is then dropped from the model).
     """
     _db.configure(con)
-    _db.build_table(con, "adoption_subjects")
-    _db.build_table(con, "adoption_panel")
+    if build_marts:  # False where the marts are built on their own (the Dagster assets of sql/marts/)
+        _db.build_table(con, "adoption_subjects")
+        _db.build_table(con, "adoption_panel")
     has_features, has_roles = _table_exists(con, "agent_features"), _table_exists(con, "agent_roles")
     in_degree = "coalesce(f.in_degree, 0)" if has_features else "0"
     joins = ("LEFT JOIN agent_features f ON f.agent_id = p.agent_id " if has_features else "") + (
@@ -154,13 +155,14 @@ def run_adoption(
     min_events: int = _status.MIN_ADOPTIONS,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    build_marts: bool = True,
 ) -> AdoptionResult:
     """Build the panel, fit both Cox models and the exposure curve, write `adoption_cox` and `exposure_curve`."""
     say = progress or (lambda message: None)
     timings = {}
     started = time.perf_counter()
     say("exposure panel (SQL)")
-    panel = build_adoption_panel(con)
+    panel = build_adoption_panel(con, build_marts=build_marts)
     timings["panel"] = time.perf_counter() - started
     # A covariate that does not vary cannot be estimated (e.g. in-degree before the roles step has run). Role
     # indicators, when the roles step has run, join the covariates.

@@ -8,7 +8,7 @@ and `items`. :func:`fit_cascade_sizes` fits the size distribution with :class:`o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 
@@ -45,22 +45,9 @@ def build_cascades(con, config: CascadeConfig | None = None) -> dict[str, int]:
     """(Re)build the cascade tables from the staging views; returns the row count of each."""
     config = config or CascadeConfig()
     _db.configure(con)
-    for name, value in (
-        ("extract_code_spans", config.extract_code_spans),
-        ("code_span_min_chars", int(config.code_span_min_chars)),
-        ("extract_memes", config.extract_memes),
-        ("meme_words", int(config.meme_words)),
-        ("meme_min_adopters", int(config.meme_min_adopters)),
-        ("meme_max_stopword_share", float(config.meme_max_stopword_share)),
-    ):
-        con.execute(f"SET VARIABLE {name} = ?", [value])
-    counts = {"item_mentions": _db.build_table(con, "item_mentions")}
-    if config.extract_memes:
-        con.execute(f"INSERT INTO item_mentions {(_db.sql_dir() / 'marts' / 'item_memes.sql').read_text()}")
-        counts["item_mentions"] = con.execute("SELECT count(*) FROM item_mentions").fetchone()[0]
-    for name in TABLES[1:]:
-        counts[name] = _db.build_table(con, name)
-    return counts
+    variables = asdict(config)
+    # item_mentions carries its fragment item_memes, which yields rows only when extract_memes is set.
+    return {name: _db.build_table(con, name, variables) for name in TABLES}
 
 
 def cascade_summary(con) -> pd.DataFrame:

@@ -15,7 +15,7 @@ histogram of both groups).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -50,9 +50,7 @@ def build_task_events(con, config: CooperationConfig | None = None) -> int:
     """(Re)build `task_events` from the staging views; returns its row count."""
     config = config or CooperationConfig()
     _db.configure(con)
-    for name in ("task_min_comments", "task_min_participants", "task_min_span_hours", "task_success_threshold"):
-        con.execute(f"SET VARIABLE {name} = ?", [getattr(config, name)])
-    return _db.build_table(con, "task_events")
+    return _db.build_table(con, "task_events", asdict(config))
 
 
 @dataclass
@@ -108,10 +106,14 @@ def _prepare(events: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def run_cooperation(con, config: CooperationConfig | None = None) -> CooperationResult:
-    """Task events, the matched comparison of multi- against single-agent threads, and the result tables."""
+def run_cooperation(con, config: CooperationConfig | None = None, *, build_marts: bool = True) -> CooperationResult:
+    """Task events, the matched comparison of multi- against single-agent threads, and the result tables.
+
+    With `build_marts` False, `task_events` is read as it stands (built on its own, as the Dagster asset does).
+    """
     config = config or CooperationConfig()
-    build_task_events(con, config)
+    if build_marts:
+        build_task_events(con, config)
     events = con.execute("SELECT * FROM task_events ORDER BY task_id").df()
     comparable = _prepare(events[events["team"].isin(["multi", "single"])]).reset_index(drop=True)
     n_multi = int((comparable["treated"] == 1).sum())

@@ -1126,25 +1126,52 @@ def _groups(todo: list[tuple[DropFile, FileReport]]) -> Iterator[list[tuple[Drop
         yield group
 
 
-def remove_unfinished_drops(con) -> int:
-    """Delete every row of drops that did not finish (a failed or interrupted ingest); returns how many drops."""
+def _delete_drops(con, drop_seqs: list[int]) -> None:
+    """Delete every row of the given drops, in one transaction."""
     from ._contract import ENTITIES
 
-    unfinished = [row[0] for row in con.execute(
-        "SELECT drop_seq FROM ingest_drops WHERE finished_at IS NULL").fetchall()]
-    if not unfinished:
-        return 0
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in [e.raw_table for e in ENTITIES] + ["quarantine_rows", "ingest_log"]:
-            con.execute(f"DELETE FROM {table} WHERE {'_drop_seq' if table.startswith('raw_') else 'drop_seq'} "
-                        "IN (SELECT drop_seq FROM ingest_drops WHERE finished_at IS NULL)")
-        con.execute("DELETE FROM ingest_drops WHERE finished_at IS NULL")
+        for table in [e.raw_table for e in ENTITIES] + ["quarantine_rows", "ingest_log", "ingest_drops"]:
+            column = "_drop_seq" if table.startswith("raw_") else "drop_seq"
+            con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?::INTEGER[]))", [drop_seqs])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def remove_unfinished_drops(con) -> int:
+    """Delete every row of drops that did not finish (a failed or interrupted ingest); returns how many drops."""
+    unfinished = [row[0] for row in con.execute(
+        "SELECT drop_seq FROM ingest_drops WHERE finished_at IS NULL").fetchall()]
+    if unfinished:
+        _delete_drops(con, unfinished)
     return len(unfinished)
+
+
+def drop_seqs(con, drop: str | Path) -> list[int]:
+    """The ingest sequence numbers of every ingest of the drop folder `drop` (compared as resolved paths)."""
+    target = Path(drop).resolve()
+    return [seq for seq, path in con.execute("SELECT drop_seq, drop_path FROM ingest_drops ORDER BY drop_seq").fetchall()
+            if Path(path).resolve() == target]
+
+
+def remove_drop(con, drop: str | Path) -> int:
+    """Forget a drop: delete its raw rows, quarantined rows and ingest records, so that the database is as if it had
+    never been ingested (and ingesting it again loads it again). The clean tables are rebuilt in full by their next
+    refresh. Returns how many rows of raw tables were deleted."""
+    from ._contract import ENTITIES
+
+    _db.ensure_schema(con)
+    seqs = drop_seqs(con, drop)
+    if not seqs:
+        return 0
+    rows = sum(con.execute(f"SELECT count(*) FROM {e.raw_table} WHERE _drop_seq IN (SELECT unnest(?::INTEGER[]))",
+                           [seqs]).fetchone()[0] for e in ENTITIES)
+    _delete_drops(con, seqs)
+    _db.invalidate_clean_tables(con)
+    return int(rows)
 
 
 def ingest_drop(
@@ -1154,6 +1181,7 @@ def ingest_drop(
     con=None,
     progress: Callable[[str, int], None] | None = None,
     memory_limit: str | None = "1GB",
+    refresh: bool = True,
 ) -> IngestReport:
     """Ingest every contract file of a drop in one transaction.
 
@@ -1166,6 +1194,8 @@ def ingest_drop(
     memory_limit : DuckDB memory limit of each of the two connections the ingest uses (the database's and the
         scratch one that parses and checks); beyond it DuckDB spills to disk. None leaves DuckDB's default (80% of
         the machine's memory).
+    refresh : refresh the clean tables once the drop has landed (the Dagster definitions leave that to the clean
+        tables' own assets).
 
     Returns
     -------
@@ -1195,7 +1225,7 @@ def ingest_drop(
                 todo.append((f, report))
             reports.append(report)
         if not todo:
-            if _db.clean_tables_stale(con):
+            if refresh and _db.clean_tables_stale(con):
                 _db.refresh_clean_tables(con)  # an earlier ingest finished its drop but not the refresh
             return IngestReport(str(drop), None, reports, ignored, time.perf_counter() - started)
 
@@ -1236,7 +1266,8 @@ def ingest_drop(
                 [datetime.now(timezone.utc), len(fresh), sum(r.rows_read for r in fresh),
                  sum(r.rows_loaded for r in fresh), sum(r.rows_quarantined for r in fresh), drop_seq],
             )
-            _db.refresh_clean_tables(con)
+            if refresh:
+                _db.refresh_clean_tables(con)
         except BaseException:
             remove_unfinished_drops(con)
             raise

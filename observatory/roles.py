@@ -107,6 +107,7 @@ def compute_agent_features(
     betweenness_sources: int | None = 256,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    build_marts: bool = True,
 ) -> pd.DataFrame:
     """Per-agent features of every active agent, written to the `agent_features` table and returned.
 
@@ -121,8 +122,9 @@ def compute_agent_features(
     """
     say = progress or (lambda message: None)
     _db.configure(con)
-    say("activity features (SQL)")
-    _db.build_table(con, "agent_activity_features")
+    if build_marts:
+        say("activity features (SQL)")
+        _db.build_table(con, "agent_activity_features")
     activity = con.execute("SELECT * FROM agent_activity_features ORDER BY agent_id").df()
     n = len(activity)
     index = pd.Series(np.arange(n), index=activity["agent_id"].to_numpy())
@@ -470,6 +472,7 @@ def run_roles(
     seed: int = 0,
     features: Sequence[str] = CLUSTERING_FEATURES,
     progress: Callable[[str], None] | None = None,
+    build_marts: bool = True,
     **clustering_options,
 ) -> RolesResult:
     """The whole roles step on the database: graph, features, clustering, and the researcher-facing tables.
@@ -479,12 +482,14 @@ def run_roles(
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    say("reply graph (SQL)")
-    build_interaction_graph(con)
+    if build_marts:  # False where the marts are built on their own (the Dagster assets of sql/marts/)
+        say("reply graph (SQL)")
+        build_interaction_graph(con)
     timings["graph_sql"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    features = compute_agent_features(con, betweenness_sources=betweenness_sources, seed=seed, progress=say)
+    features = compute_agent_features(con, betweenness_sources=betweenness_sources, seed=seed, progress=say,
+                                      build_marts=build_marts)
     timings["features"] = time.perf_counter() - started
 
     k_range = list(k_range)

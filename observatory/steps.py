@@ -4,6 +4,10 @@ against (tests/test_pipelines.py).
 Each step reads the clean tables (or an earlier step's tables) from one DuckDB connection and writes its own
 result tables; ``after`` names the steps whose tables it reads. Ingest comes first and the report last; both are
 run by their callers (the CLI's `run`, the Dagster assets), which own the drop paths and the output folder.
+
+A step writes two kinds of table: ``sql`` names the marts of `sql/marts/` it builds (in build order; what each
+reads is parsed from its SQL, see :mod:`observatory.sqlmodels`), ``tables`` the result tables its Python writes,
+each with the relations it is computed from. The Dagster definitions make one asset of each.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Step", "STEPS", "ordered"]
+__all__ = ["Step", "STEPS", "PYTHON_TABLES", "ordered"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,8 @@ class Step:
     description: str
     after: tuple[str, ...]
     run: Callable = field(repr=False)
+    sql: tuple[str, ...] = ()
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _agent_activity(con, progress, options):
@@ -68,14 +74,31 @@ def _cooperation(con, progress, options):
 
 
 STEPS = (
-    Step("agent_activity", "population: agent activity", (), _agent_activity),
-    Step("roles", "structural roles", ("agent_activity",), _roles),
-    Step("cascades", "cascade tables", (), _cascades),
-    Step("powerlaw", "power-law fit of cascade sizes", ("cascades",), _powerlaw),
+    Step("agent_activity", "population: agent activity", (), _agent_activity, sql=("agent_activity",)),
+    Step("roles", "structural roles", ("agent_activity",), _roles,
+         sql=("interaction_edges", "vote_edges", "agent_activity_features"),
+         tables={"agent_features": ("agent_activity_features", "interaction_edges"),
+                 "agent_roles": ("agent_features", "agents"),
+                 "role_profiles": ("agent_roles", "agent_features"),
+                 "role_k_selection": ("agent_features",)}),
+    Step("cascades", "cascade tables", (), _cascades,
+         sql=("item_mentions", "adoptions", "exposures", "cascade_edges", "cascade_nodes", "cascades", "items")),
+    Step("powerlaw", "power-law fit of cascade sizes", ("cascades",), _powerlaw,
+         tables={"cascade_powerlaw": ("cascades",), "cascade_powerlaw_comparisons": ("cascades",),
+                 "cascade_ccdf": ("cascades",)}),
     # Adoption reads the roles (their indicators are covariates) and the exposures of the cascade tables.
-    Step("adoption", "adoption hazards", ("agent_activity", "roles", "cascades"), _adoption),
-    Step("cooperation", "cooperation against a matched baseline", (), _cooperation),
+    Step("adoption", "adoption hazards", ("agent_activity", "roles", "cascades"), _adoption,
+         sql=("adoption_subjects", "adoption_panel"),
+         tables={"adoption_cox": ("adoption_panel", "agent_features", "agent_roles"),
+                 "exposure_curve": ("adoption_panel", "agent_features", "agent_roles")}),
+    Step("cooperation", "cooperation against a matched baseline", (), _cooperation, sql=("task_events",),
+         tables={name: ("task_events",) for name in (
+             "cooperation_matches", "cooperation_balance", "cooperation_outcomes", "cooperation_success_rates",
+             "cooperation_designs", "cooperation_overlap")}),
 )
+
+# Every result table a step's Python writes, and the relations it is computed from.
+PYTHON_TABLES = {name: reads for step in STEPS for name, reads in step.tables.items()}
 
 
 def ordered(steps=STEPS) -> list[Step]:

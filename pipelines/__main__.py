@@ -28,6 +28,9 @@ def run(
     seed: int = typer.Option(7, "--seed", help="Simulation seed."),
     bad_rate: float = typer.Option(0.001, "--bad-rate", help="Share of injected bad records, to exercise quarantine."),
     job: str = typer.Option("main", "--job", help="main, ingest or refresh."),
+    drop: str = typer.Option("", "--drop",
+                             help="A drop folder of the landing folder (the partition) for main or ingest; "
+                                  "main without it simulates the default society and ingests that."),
     log_level: str = typer.Option("WARNING", "--log-level",
                                   help="Dagster's console log level (the full event log goes to data/logs/ anyway)."),
 ) -> None:
@@ -39,13 +42,30 @@ def run(
     import dagster as dg
 
     from pipelines.definitions import defs
+    from pipelines.defs.ingest.assets import DROPS, simulated_drop_name
 
     definitions = defs()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level.upper()}}}}
-    if job == "main":
-        run_config["ops"] = {"landing__simulated_drop": {"config": {"agents": agents, "seed": seed,
-                                                                    "bad_rate": bad_rate}}}
+    logging_config: dict = {"loggers": {"console": {"config": {"log_level": log_level.upper()}}}}
+    if job not in ("main", "ingest", "refresh"):
+        raise typer.BadParameter(f"no job {job!r}: main, ingest or refresh", param_hint="--job")
+    partition = drop or None
+    if job == "main" and not drop:
+        _execute(definitions, instance, "simulate", {
+            **logging_config,
+            "ops": {"landing__simulated_drop": {"config": {"agents": agents, "seed": seed, "bad_rate": bad_rate}}}})
+        partition = simulated_drop_name(agents, seed)
+    if job in ("main", "ingest"):
+        if partition is None:
+            raise typer.BadParameter("the ingest job needs the drop to ingest", param_hint="--drop")
+        if not instance.has_dynamic_partition(DROPS.name, partition):
+            instance.add_dynamic_partitions(DROPS.name, [partition])
+    _execute(definitions, instance, job, logging_config, partition_key=partition if job != "refresh" else None)
+    _print_headline()
+
+
+def _execute(definitions, instance, job: str, run_config: dict, partition_key: str | None = None) -> None:
+    """Run one job in this process, printing each step as it finishes; exits non-zero if the run failed."""
     job_def = definitions.resolve_job_def(job)
     run_id = str(uuid.uuid4())
     outcome: dict = {}
@@ -53,28 +73,24 @@ def run(
     def execute() -> None:
         try:
             outcome["result"] = job_def.execute_in_process(instance=instance, run_config=run_config, run_id=run_id,
-                                                           raise_on_error=False)
+                                                           partition_key=partition_key, raise_on_error=False)
         except BaseException as exc:  # noqa: BLE001 - reported below, in the main thread
             outcome["error"] = exc
 
     worker = threading.Thread(target=execute, daemon=True)
     worker.start()
     seen = 0
-    while worker.is_alive() or seen == 0:
+    while worker.is_alive():
         worker.join(timeout=0.5)
         seen = _print_finished_steps(instance, run_id, seen)
-        if not worker.is_alive():
-            break
     _print_finished_steps(instance, run_id, seen)
     log_path = _write_event_log(instance, run_id)
     if "error" in outcome:
         raise outcome["error"]
-    result = outcome["result"]
-    if not result.success:
-        typer.echo(f"run {run_id} failed; the event log is in {log_path}", err=True)
+    if not outcome["result"].success:
+        typer.echo(f"{job} run {run_id} failed; the event log is in {log_path}", err=True)
         raise typer.Exit(code=1)
-    _print_headline()
-    typer.echo(f"run {run_id} succeeded; event log: {log_path}")
+    typer.echo(f"{job} run {run_id} succeeded; event log: {log_path}")
 
 
 def _print_finished_steps(instance, run_id: str, seen: int) -> int:

@@ -1,26 +1,32 @@
-"""Jobs over the asset graph: the main job (simulate -> ingest -> analyses -> report), ingest, refresh."""
+"""Jobs over the asset graph.
+
+- `simulate`: write the embedded default society to the landing folder (one drop, one partition).
+- `ingest`: one partition of the raw tables (what the landing sensor requests for each new drop).
+- `main`: the README's `make demo`: a drop's partition, then every table, analysis and the report.
+- `refresh`: everything downstream of the raw tables (what the daily schedule runs, the backstop to automation).
+"""
 
 import dagster as dg
 
 SIMULATED = dg.AssetSelection.assets(dg.AssetKey(["landing", "simulated_drop"]))
+RAW = dg.AssetSelection.key_prefixes("raw")
 
-# The README's `make demo`: the embedded default end to end.
+simulate_job = dg.define_asset_job(
+    "simulate", selection=SIMULATED,
+    description="Simulate the default society into the landing folder (a drop, and a partition of the raw tables).")
+
 main_job = dg.define_asset_job(
     "main",
-    selection=dg.AssetSelection.all(),
-    description="Simulate the default society, ingest it with everything else that landed, run every analysis, write the report.",
+    selection=dg.AssetSelection.all() - SIMULATED,
+    description="Ingest one drop (the partition), then rebuild every table, run every analysis, write the report.",
 )
 
-# What the landing-folder sensor runs for a new drop: raw tables and staging views, with their checks.
 ingest_job = dg.define_asset_job(
-    "ingest",
-    selection=dg.AssetSelection.groups("ingest") - SIMULATED,
-    description="Ingest drops from the landing folder and refresh the staging views.",
-)
+    "ingest", selection=RAW,
+    description="Ingest one drop of the landing folder into the raw tables; automation refreshes the rest.")
 
-# What the daily schedule runs: everything but the simulator.
 refresh_job = dg.define_asset_job(
     "refresh",
-    selection=dg.AssetSelection.all() - SIMULATED,
-    description="Ingest whatever landed, then refresh every analysis and the report.",
+    selection=dg.AssetSelection.all() - SIMULATED - RAW,
+    description="Rebuild every table from the drops ingested so far, run every analysis, write the report.",
 )

@@ -8,6 +8,9 @@
 -- Covariates: the agent's activity (comments and posts written in the whole window, log1p), the item's adopters
 -- before the interval starts, and its age (hours since its first mention) at the interval start. Graph features and
 -- roles are joined on by observatory.adoption when those tables exist.
+-- tests:
+--   unique: agent_id, item, start
+--   references: agent_id, item -> adoption_subjects.agent_id, item
 with steps as (
     select agent_id, item, exposed_at, count(*) as n
     from exposures

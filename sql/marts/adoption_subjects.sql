@@ -1,6 +1,9 @@
 -- One row per (agent, item) with at least one exposure: the subjects of the adoption analysis. The clock starts
 -- at the agent's first exposure to the item; it stops at adoption, or at the end of the observation window (the
 -- last post or comment in the data) for agents that never adopt: censored there, not at a cascade's last adoption.
+-- tests:
+--   unique: agent_id, item
+--   references: agent_id, item -> exposures.agent_id, item
 with window_end as (
     select max(created_at) as window_end
     from (select created_at from posts union all select created_at from comments)

@@ -1,5 +1,9 @@
 -- One row per (agent, item): the agent's first use of the item. Ties (two uses in the same second) are broken by
 -- content type (a post before a comment) and id, so the choice is reproducible.
+-- tests:
+--   unique: agent_id, item
+--   not_null: agent_id, item
+--   references: item, content_id -> item_mentions.item, content_id
 with ranked as (
     select
         *,

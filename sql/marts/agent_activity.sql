@@ -1,6 +1,9 @@
 -- One row per agent: what it did and when. An agent is *active* when it wrote at least one post or comment in
 -- the observed window; registered agents that never did are the inactive population. Posts and comments of deleted
 -- accounts (no author) belong to no agent.
+-- tests:
+--   unique: agent_id
+--   not_null: agent_id
 with post_counts as (
     select author_id as agent_id, count(*) as posts, min(created_at) as first_post, max(created_at) as last_post
     from posts

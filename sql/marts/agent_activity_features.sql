@@ -1,5 +1,8 @@
 -- Activity features of each active agent, computed in SQL: what it wrote, on how many days, how bursty, how
 -- spread over submolts. Graph features come from igraph (observatory.roles) and are joined to these.
+-- tests:
+--   unique: agent_id
+--   references: agent_id -> agent_activity.agent_id
 with events as (
     select author_id as agent_id, created_at, submolt, 'post' as kind, false as starts_thread
     from posts

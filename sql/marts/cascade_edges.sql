@@ -2,6 +2,10 @@
 -- item-bearing post or comment of its earliest exposure before adopting (ties broken by comment id). An adoption
 -- with no earlier exposure is an independent entry: the root of a cascade of its own. Parents are adopters by
 -- construction (they used the item in what exposed the child), and adopted earlier.
+-- tests:
+--   unique: item, child_agent_id
+--   references: item, child_agent_id -> adoptions.item, agent_id
+--   references: item, parent_agent_id -> adoptions.item, agent_id
 with first_exposure as (
     select agent_id, item, source_agent_id, exposed_at
     from exposures

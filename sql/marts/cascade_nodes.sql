@@ -1,4 +1,8 @@
 -- Every adopter placed in its cascade: the root it descends from, its depth, and its ancestors (for subtree sizes).
+-- tests:
+--   unique: item, agent_id
+--   references: item, agent_id -> adoptions.item, agent_id
+--   not_null: cascade_id
 with recursive tree as (
     select
         item,

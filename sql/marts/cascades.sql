@@ -2,6 +2,9 @@
 -- breadth (most adopters at one depth), structural virality (Goel et al. 2016: the mean shortest-path distance
 -- between pairs of adopters in the tree, computed exactly from subtree sizes as the Wiener index:
 -- sum over tree edges of s * (n - s), divided by n(n-1)/2), and timing.
+-- tests:
+--   unique: cascade_id
+--   not_null: cascade_id, item, size
 with subtree_sizes as (
     select cascade_id, ancestor, count(*) as subtree_size
     from (select cascade_id, unnest(path) as ancestor from cascade_nodes)

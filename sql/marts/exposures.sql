@@ -4,6 +4,10 @@
 -- item; the source is then the parent comment (what the agent answered directly). Only exposures before the
 -- agent's adoption of the item count (all of them, for agents that never adopt it): those strictly earlier, and the
 -- one in the adopting comment itself, since an agent reads what it replies to before it writes.
+-- tests:
+--   unique: agent_id, item, comment_id
+--   references: comment_id -> comments.id
+--   references: item, source_agent_id -> adoptions.item, agent_id
 with readings as (
     -- the post of the thread the comment is in
     select c.author_id as agent_id, m.item, c.id as comment_id, c.created_at as exposed_at,

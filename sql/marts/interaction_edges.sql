@@ -2,6 +2,11 @@
 -- points at that comment's author; a top-level comment at the post's author. Self-replies are dropped, and so are
 -- replies whose parent comment is not in `comments` (deleted or never scraped): we do not guess their target.
 -- Replies by or to a deleted account (no author) are not edges. weight = number of such replies; first_at/last_at bound them in time.
+-- tests:
+--   unique: source_id, target_id
+--   not_null: source_id, target_id
+--   references: source_id -> agent_activity.agent_id
+--   references: target_id -> agent_activity.agent_id
 with replies as (
     select
         c.author_id as source_id,

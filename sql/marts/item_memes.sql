@@ -1,3 +1,4 @@
+-- fragment of: item_mentions
 -- Word n-gram "memes" (only when SET VARIABLE extract_memes = true): every run of `meme_words` words in a post or
 -- comment, kept when at most `meme_max_stopword_share` of its words are stop words and at least
 -- `meme_min_adopters` distinct agents used it. Same columns as item_mentions.

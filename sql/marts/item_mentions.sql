@@ -3,6 +3,9 @@
 -- no tracking parameters), hashtags (`#word`, case-folded) and submolt mentions (`m/name`, case-folded).
 -- Where configured (SET VARIABLE extract_code_spans / extract_memes), code spans (```...```, hashed: "skills")
 -- and recurring word n-grams ("memes") as well; see item_memes.sql for the n-gram thresholds.
+-- tests:
+--   unique: item, content_type, content_id
+--   not_null: item, content_id
 with texts as (
     select 'post' as content_type, id as content_id, id as post_id, author_id as agent_id, created_at,
            concat_ws(' ', title, content, url) as body

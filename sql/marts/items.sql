@@ -1,5 +1,8 @@
 -- One row per item: what it is, when it first appeared, how many agents used it and were exposed to it, and into
 -- how many independent cascades its adoptions fall.
+-- tests:
+--   unique: item
+--   not_null: item
 with mentions as (
     select item, any_value(kind) as kind, count(*) as mentions, min(created_at) as first_seen,
            max(created_at) as last_seen

@@ -6,6 +6,10 @@
 -- `task_min_span_hours`, and whose title or content has a technical keyword. Its heuristic outcome: quality is the
 -- mean of three signs of a solution (a contributor posted code; the requester came back with thanks/solved/works;
 -- a contributor's reply scored above zero), success when quality >= `task_success_threshold`.
+-- tests:
+--   unique: task_id
+--   not_null: task_id, post_id
+--   references: post_id -> posts.id
 with keywords as (
     select ['code', 'bug', 'error', 'function', 'python', 'script', 'api', 'debug', 'fix', 'install', 'deploy',
             'compile', 'compiler', 'query', 'sql', 'regex', 'parse', 'parser', 'build', 'test', 'crash', 'exception',

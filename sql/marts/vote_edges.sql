@@ -1,5 +1,8 @@
 -- The vote graph, where votes exist: an edge from each voter to the author of what it voted on, with the count of
 -- up- and down-votes. Self-votes are dropped.
+-- tests:
+--   unique: source_id, target_id
+--   not_null: source_id, target_id
 with targets as (
     select v.voter_id, p.author_id as target_id, v.value, v.created_at
     from votes as v

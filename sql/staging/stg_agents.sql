@@ -1,5 +1,8 @@
 -- Agents: one row per id, merged field by field from every copy (see sql/macros/merged_copies.sql): a profile or
 -- an agents file is a complete record, an author object embedded in a post or comment a partial observation.
+-- tests:
+--   unique: id
+--   not_null: id
 with merged as (
     select * from merged_copies('raw_agents', 'id')
 ),

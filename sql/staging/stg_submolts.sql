@@ -1,6 +1,9 @@
 -- Submolts: one row per name, merged from its copies (see sql/macros/merged_copies.sql): a submolt response is a
 -- complete record, the submolt objects embedded in posts are partial observations. Every submolt that posts name
 -- but nothing describes is added (listed = false), so that the list is complete.
+-- tests:
+--   unique: name
+--   not_null: name
 with merged as (
     select * from merged_copies('raw_submolts', 'name')
 ),

@@ -1,4 +1,7 @@
 -- Votes: one row per (voter, target), the copy observed last.
+-- tests:
+--   unique: voter_id, target_type, target_id
+--   not_null: voter_id, target_id
 with ranked as (
     select
         *,

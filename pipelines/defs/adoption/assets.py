@@ -1,4 +1,4 @@
-"""Adoption hazards: the exposure panel, Cox models and the exposure curve (observatory.adoption)."""
+"""Adoption hazards: Cox models and the exposure curve (observatory.adoption), on the panel of `sql/marts/`."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -6,11 +6,9 @@ from dagster_duckdb import DuckDBResource
 from observatory import _db
 from observatory._charts import markdown_image
 from observatory.adoption import run_adoption
-from pipelines.defs.cascades.assets import CASCADE_KEYS
-from pipelines.defs.population.assets import AGENT_ACTIVITY
-from pipelines.defs.roles.assets import ROLE_KEYS
+from pipelines.tables import key_for, step_results, step_specs
 
-ADOPTION_KEYS = {name: dg.AssetKey(["adoption", name])
+ADOPTION_KEYS = {name: key_for(name)
                  for name in ("adoption_subjects", "adoption_panel", "adoption_cox", "exposure_curve")}
 
 
@@ -21,10 +19,12 @@ class AdoptionConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(key, group_name="adoption", kinds={"duckdb"},
-                        deps=[CASCADE_KEYS["exposures"], CASCADE_KEYS["adoptions"], CASCADE_KEYS["items"],
-                              AGENT_ACTIVITY, ROLE_KEYS["agent_features"]])
-           for key in ADOPTION_KEYS.values()],
+    specs=step_specs("adoption", {
+        "adoption_cox": "Both Cox models (linear and log1p exposure): per term the hazard ratio with its "
+                        "cluster-robust interval, p, the proportional-hazards test, concordance and the verdict.",
+        "exposure_curve": "The adoption hazard by number of prior exposures (1..max), with intervals, and the "
+                          "curvature test.",
+    }),
     can_subset=False,
 )
 def adoption(context: dg.AssetExecutionContext, config: AdoptionConfig, duckdb: DuckDBResource):
@@ -32,22 +32,20 @@ def adoption(context: dg.AssetExecutionContext, config: AdoptionConfig, duckdb: 
     with duckdb.get_connection() as con:
         _db.configure(con)
         result = run_adoption(con, max_rows=config.max_rows, max_exposures=config.max_exposures, seed=config.seed,
-                              progress=context.log.info)
-        counts = {name: _db.row_count(con, name) for name in ADOPTION_KEYS}
-        plots = {"adoption_cox": markdown_image(con, "hazard_forest"), "exposure_curve": markdown_image(con, "exposure_curve")}
-    context.log.info("\n" + result.summary())
-    for name, key in ADOPTION_KEYS.items():
-        metadata = {"rows": dg.MetadataValue.int(int(counts[name]))}
-        if name == "adoption_cox" and result.linear is not None:
+                              progress=context.log.info, build_marts=False)
+        extra: dict = {"adoption_cox": {}, "exposure_curve": {}}
+        if result.linear is not None:
             lo, hi = result.linear.hazard_ratio_ci_
-            metadata.update({
-                "hazard_ratio": dg.MetadataValue.float(float(result.linear.hazard_ratio_)),
-                "hazard_ratio_ci": dg.MetadataValue.json([float(lo), float(hi)]),
-                "concordance": dg.MetadataValue.float(float(result.linear.concordance_)),
-                "events": dg.MetadataValue.int(result.n_events),
-                "subjects": dg.MetadataValue.int(result.n_subjects),
-                "verdict": dg.MetadataValue.text(result.verdict),
+            extra["adoption_cox"].update({
+                "hazard_ratio": float(result.linear.hazard_ratio_),
+                "hazard_ratio_ci": dg.MetadataValue.json([round(float(lo), 4), round(float(hi), 4)]),
+                "concordance": float(result.linear.concordance_), "events": result.n_events,
+                "subjects": result.n_subjects, "verdict": dg.MetadataValue.text(result.verdict),
             })
-        if plots.get(name):
-            metadata["plot"] = dg.MetadataValue.md(plots[name])
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        for name, chart in (("adoption_cox", "hazard_forest"), ("exposure_curve", "exposure_curve")):
+            plot = markdown_image(con, chart)
+            if plot:
+                extra[name]["plot"] = dg.MetadataValue.md(plot)
+        results = step_results(con, "adoption", extra)
+    context.log.info("\n" + result.summary())
+    yield from results

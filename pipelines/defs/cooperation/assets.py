@@ -1,4 +1,7 @@
-"""Cooperation: task events and multi-agent threads against a matched single-agent baseline."""
+"""Cooperation: multi-agent task threads against a matched single-agent baseline (observatory.cooperation), on
+the task events of `sql/marts/`."""
+
+import dataclasses
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -6,55 +9,52 @@ from dagster_duckdb import DuckDBResource
 from observatory import _db
 from observatory._charts import markdown_image
 from observatory.cooperation import CooperationConfig, run_cooperation
-from pipelines.defs.ingest.assets import STAGING_KEYS
+from pipelines.defs.sql.assets import config_from
+from pipelines.tables import key_for, step, step_results, step_specs
 
-COOPERATION_KEYS = {name: dg.AssetKey(["cooperation", name])
-                    for name in ("task_events", "cooperation_matches", "cooperation_balance", "cooperation_outcomes",
-                                 "cooperation_designs", "cooperation_overlap")}
+COOPERATION_KEYS = {name: key_for(name) for name in ("task_events", *step("cooperation").tables)}
 
-
-class CooperationRunConfig(dg.Config):
-    caliper: float = 0.2
-    exact_submolt: bool = False
-    replace: bool = False
-    seed: int = 0
-    task_min_comments: int = 4
-    task_min_participants: int = 2
-    task_min_span_hours: float = 0.5
+# The matching's choices; the task-detection thresholds configure the task_events asset.
+CooperationRunConfig = config_from(CooperationConfig, [f.name for f in dataclasses.fields(CooperationConfig)
+                                                       if not f.name.startswith("task_")])
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(key, group_name="cooperation", kinds={"duckdb"},
-                        deps=[STAGING_KEYS["tasks"], STAGING_KEYS["comments"], STAGING_KEYS["posts"],
-                              STAGING_KEYS["agents"]])
-           for key in COOPERATION_KEYS.values()],
+    specs=step_specs("cooperation", {
+        "cooperation_matches": "The matched sets: each multi-agent task event with its single-agent control(s), "
+                               "propensity scores and outcomes.",
+        "cooperation_balance": "Covariate balance before and after matching (standardised mean differences, "
+                               "variance ratios).",
+        "cooperation_outcomes": "The matched effect of cooperation on success and quality: estimate, interval, "
+                                "p, power.",
+        "cooperation_success_rates": "Success rates of each arm with Wilson intervals (when outcomes exist).",
+        "cooperation_designs": "The effect under each matching design (calipers, replacement, trimming): "
+                               "whether the design decides the answer.",
+        "cooperation_overlap": "The propensity histogram of both arms before matching (overlap).",
+    }),
     can_subset=False,
 )
 def cooperation(context: dg.AssetExecutionContext, config: CooperationRunConfig, duckdb: DuckDBResource):
-    """Task events -> propensity score -> 1:1 caliper matching -> balance, outcomes, power."""
+    """Propensity score -> 1:1 caliper matching -> balance, outcomes, power, design sensitivity."""
     with duckdb.get_connection() as con:
         _db.configure(con)
-        result = run_cooperation(con, CooperationConfig(**config.model_dump()))
-        counts = {name: _db.row_count(con, name) for name in COOPERATION_KEYS}
-        plots = {"cooperation_balance": markdown_image(con, "love_plot"),
-                 "cooperation_outcomes": markdown_image(con, "effects_forest"),
-                 "cooperation_designs": markdown_image(con, "design_forest"),
-                 "cooperation_overlap": markdown_image(con, "propensity_overlap")}
-    context.log.info("\n" + result.summary())
-    m = result.matcher
-    for name, key in COOPERATION_KEYS.items():
-        metadata = {"rows": dg.MetadataValue.int(int(counts[name]))}
-        if name == "cooperation_outcomes" and m is not None:
-            metadata.update({
-                "n_matched": dg.MetadataValue.int(int(m.n_matched_)),
-                "success_rate_difference": dg.MetadataValue.float(float(m.rate_difference_)),
-                "cohens_d": dg.MetadataValue.float(float(m.cohens_d_)),
-                "cohens_d_ci": dg.MetadataValue.json([float(x) for x in m.cohens_d_ci_]),
-                "underpowered": dg.MetadataValue.bool(bool(m.underpowered_)),
-                "design_sensitive": dg.MetadataValue.bool(bool(m.design_sensitive_)),
+        result = run_cooperation(con, CooperationConfig(**config.model_dump()), build_marts=False)
+        extra: dict = {name: {} for name in step("cooperation").tables}
+        m = result.matcher
+        if m is not None:
+            extra["cooperation_outcomes"].update({
+                "n_matched": int(m.n_matched_), "success_rate_difference": float(m.rate_difference_),
+                "cohens_d": float(m.cohens_d_),
+                "cohens_d_ci": dg.MetadataValue.json([round(float(x), 4) for x in m.cohens_d_ci_]),
+                "underpowered": bool(m.underpowered_), "design_sensitive": bool(m.design_sensitive_),
                 "warnings": dg.MetadataValue.json(list(m.warnings_)),
                 "outcome_source": dg.MetadataValue.text(result.outcome_source),
             })
-        if plots.get(name):
-            metadata["plot"] = dg.MetadataValue.md(plots[name])
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        for name, chart in (("cooperation_balance", "love_plot"), ("cooperation_outcomes", "effects_forest"),
+                            ("cooperation_designs", "design_forest"), ("cooperation_overlap", "propensity_overlap")):
+            plot = markdown_image(con, chart)
+            if plot:
+                extra[name]["plot"] = dg.MetadataValue.md(plot)
+        results = step_results(con, "cooperation", extra)
+    context.log.info("\n" + result.summary())
+    yield from results

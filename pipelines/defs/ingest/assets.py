@@ -1,4 +1,12 @@
-"""Ingest: the simulated default drop, the raw tables (one ingest per drop in the landing folder), the staging views."""
+"""Ingest: the simulated default drop, and the raw tables, partitioned by drop.
+
+Each drop folder of the landing folder is one partition of the raw tables (a dynamic partition named after the
+folder, added by the landing sensor or by `python -m pipelines run`). Materialising a partition ingests that
+folder: idempotently by default (files already ingested are skipped by content hash); with `mode: replace` its
+earlier rows are removed first and the folder is ingested again; with `mode: remove` the drop is forgotten. A
+backfill over every partition rebuilds the raw tables from the landing folder. Everything downstream (staging
+views, clean tables, marts, analyses, the report) is unpartitioned: it reads every drop ingested so far.
+"""
 
 from pathlib import Path
 
@@ -6,13 +14,15 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
-from observatory._contract import ENTITIES
-from observatory.ingest import ingest_drop
+from observatory.ingest import drop_seqs, ingest_drop, remove_drop
 from pipelines.defs.resources import landing_dir
+from pipelines.tables import INGEST_BOOKKEEPING, OWNERS, RAW, key_for, rounded, spec_metadata, table_metadata
 
-RAW_KEYS = {e.name: dg.AssetKey(["raw", e.name]) for e in ENTITIES}
-STAGING_VIEWS = ("agents", "submolts", "posts", "comments", "votes", "tasks", "quarantine")
-STAGING_KEYS = {name: dg.AssetKey(["staging", name]) for name in STAGING_VIEWS}
+DROPS = dg.DynamicPartitionsDefinition(name="drops")
+
+
+def simulated_drop_name(agents: int, seed: int) -> str:
+    return f"simulated-{agents}-agents-seed-{seed}"
 
 
 class SimulationConfig(dg.Config):
@@ -22,13 +32,15 @@ class SimulationConfig(dg.Config):
     bad_rate: float = 0.001
 
 
-@dg.asset(key=["landing", "simulated_drop"], group_name="ingest", kinds={"python"})
+@dg.asset(key=["landing", "simulated_drop"], group_name="ingest", kinds={"python"}, owners=OWNERS,
+          tags={"domain": "ingest"})
 def simulated_drop(context: dg.AssetExecutionContext, config: SimulationConfig) -> dg.MaterializeResult:
-    """The embedded default data source: a simulated Moltbook-like society with planted truth, as a contract drop."""
+    """The embedded default data source: a simulated Moltbook-like society with planted truth, written to the
+    landing folder as a contract drop (its raw tables are the partition of the same name)."""
     from observatory.simulate import SimulationConfig as Params
     from observatory.simulate import load_truth, simulate
 
-    out = landing_dir() / f"simulated-{config.agents}-agents-seed-{config.seed}"
+    out = landing_dir() / simulated_drop_name(config.agents, config.seed)
     params = Params(n_agents=config.agents, seed=config.seed, fmt=config.format, bad_rate=config.bad_rate)
 
     def progress(step: str, done: int, total: int) -> None:
@@ -40,6 +52,8 @@ def simulated_drop(context: dg.AssetExecutionContext, config: SimulationConfig) 
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(out.resolve())),
+            "partition": dg.MetadataValue.text(out.name),
+            "dagster/row_count": dg.MetadataValue.int(int(sum(counts.values()))),
             **{f"{entity}_written": dg.MetadataValue.int(int(n)) for entity, n in counts.items()},
             "truth": dg.MetadataValue.json({k: v for k, v in truth.items() if k != "params"}),
         }
@@ -47,74 +61,69 @@ def simulated_drop(context: dg.AssetExecutionContext, config: SimulationConfig) 
 
 
 class IngestConfig(dg.Config):
-    drops: list[str] = []  # empty: every drop folder in the landing folder, in name order
+    mode: str = "ingest"  # ingest (idempotent), replace (remove this drop's rows, then ingest) or remove
 
 
-def _landing_drops() -> list[Path]:
+def landing_drops() -> list[Path]:
+    """Every drop folder of the landing folder, in name order (hidden and `_` folders excluded)."""
     root = landing_dir()
     if not root.exists():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
+RAW_DESCRIPTIONS = {
+    **{table: f"Typed raw `{entity}` rows of every drop, every copy (the contract's columns and provenance)."
+       for table, entity in RAW.items()},
+    "ingest_drops": "One row per ingest of a drop: when it started and finished, its files and row counts.",
+    "ingest_log": "One row per ingested file: its content hash (files already ingested are skipped), rows read, "
+                  "loaded and quarantined.",
+    "quarantine_rows": "Rows rejected at ingest, with the file, line, field and reason.",
+}
+RAW_TABLES = (*RAW, *INGEST_BOOKKEEPING)
+
+
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(key, group_name="ingest", kinds={"duckdb"}, description=f"Typed raw `{name}` rows, every copy.",
-                     deps=[simulated_drop])
-        for name, key in RAW_KEYS.items()
-    ],
+    specs=[dg.AssetSpec(key_for(table), group_name="ingest", kinds={"duckdb"}, description=RAW_DESCRIPTIONS[table],
+                        partitions_def=DROPS, owners=OWNERS, tags={"domain": "ingest", "layer": "raw"},
+                        metadata=spec_metadata(table))
+           for table in RAW_TABLES],
     can_subset=False,
 )
 def raw_tables(context: dg.AssetExecutionContext, config: IngestConfig, duckdb: DuckDBResource):
-    """Ingest drops (idempotent: files already ingested are skipped by content hash), one transaction per drop."""
-    drops = [Path(d) for d in config.drops] or _landing_drops()
-    totals = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
-    with duckdb.get_connection() as con:
-        for drop in drops:
-            report = ingest_drop(drop, con=con, progress=lambda label, rows: context.log.debug(f"{label}: {rows:,} rows"))
-            context.log.info(
-                f"{drop}: {report.rows_read:,} read, {report.rows_loaded:,} loaded, "
-                f"{report.rows_quarantined:,} quarantined {report.reasons or ''}"
-                + (" (nothing new)" if report.drop_seq is None else "")
-            )
-            for key in totals:
-                totals[key] += getattr(report, key)
-        _db.configure(con)
-        counts = {
-            name: con.execute(f"SELECT count(*) FROM {e.raw_table}").fetchone()[0]
-            for name, e in ((e.name, e) for e in ENTITIES)
-        }
-    for name, key in RAW_KEYS.items():
-        yield dg.MaterializeResult(
-            asset_key=key,
-            metadata={
-                "rows": dg.MetadataValue.int(int(counts[name])),
-                "drops": dg.MetadataValue.json([str(d) for d in drops]),
-                **({"run_rows_read": totals["rows_read"], "run_rows_loaded": totals["rows_loaded"],
-                    "run_rows_quarantined": totals["rows_quarantined"]} if name == "agents" else {}),
-            },
-        )
-
-
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(key, group_name="ingest", kinds={"duckdb", "sql"}, deps=list(RAW_KEYS.values()),
-                     description=f"The clean, deduplicated `{name}` view (sql/staging/stg_{name}.sql).")
-        for name, key in STAGING_KEYS.items()
-    ],
-    can_subset=False,
-)
-def staging_views(duckdb: DuckDBResource):
-    """(Re)create the staging views from `sql/staging/`, refresh the clean tables, report their row counts."""
+    """Ingest one drop folder of the landing folder (the partition) into the raw tables, in one all-or-nothing
+    drop: good rows land, bad rows go to quarantine with their reason, files already ingested are skipped."""
+    drop = (landing_dir() / context.partition_key).resolve()
+    if config.mode not in ("ingest", "replace", "remove"):
+        raise dg.Failure(f"mode must be ingest, replace or remove, not {config.mode!r}")
+    report = None
     with duckdb.get_connection() as con:
         _db.configure(con)
         _db.ensure_schema(con)
-        _db.refresh_clean_tables(con)
-        counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in STAGING_VIEWS}
-        by_reason = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall())
-    _db.publish(duckdb.database)  # readers see the new drop without waiting for the analyses
-    for name, key in STAGING_KEYS.items():
-        metadata = {"rows": dg.MetadataValue.int(int(counts[name]))}
-        if name == "quarantine":
-            metadata["by_reason"] = dg.MetadataValue.json({k: int(v) for k, v in by_reason.items()})
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        if config.mode in ("replace", "remove"):
+            removed = remove_drop(con, drop)
+            context.log.info(f"{drop}: removed {removed:,} raw rows of earlier ingests")
+        if config.mode != "remove":
+            if not drop.is_dir():
+                raise dg.Failure(f"no drop folder {drop} in the landing folder for partition {context.partition_key!r}")
+            report = ingest_drop(drop, con=con, refresh=False,
+                                 progress=lambda label, rows: context.log.debug(f"{label}: {rows:,} rows"))
+            context.log.info(f"{drop}: {report.rows_read:,} read, {report.rows_loaded:,} loaded, "
+                             f"{report.rows_quarantined:,} quarantined {report.reasons or ''}"
+                             + (" (nothing new)" if report.drop_seq is None else ""))
+        seqs = drop_seqs(con, drop)
+        results = []
+        for table in RAW_TABLES:
+            column = "_drop_seq" if table in RAW else "drop_seq"
+            partition_rows = con.execute(
+                f"SELECT count(*) FROM {table} WHERE {column} IN (SELECT unnest(?::INTEGER[]))", [seqs]).fetchone()[0]
+            metadata = table_metadata(con, table)
+            metadata["table_rows"] = metadata["dagster/row_count"]
+            metadata["dagster/row_count"] = dg.MetadataValue.int(int(partition_rows))
+            if table == "ingest_drops" and report is not None:
+                metadata.update(rounded({"run_rows_read": report.rows_read, "run_rows_loaded": report.rows_loaded,
+                                         "run_rows_quarantined": report.rows_quarantined,
+                                         "seconds": report.seconds}))
+                metadata["quarantined_by_reason"] = dg.MetadataValue.json(report.reasons)
+            results.append(dg.MaterializeResult(asset_key=key_for(table), metadata=metadata))
+    yield from results

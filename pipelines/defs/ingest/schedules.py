@@ -1,4 +1,5 @@
-"""Every day: ingest whatever landed, then refresh every analysis and the report."""
+"""Every day: rebuild every table and analysis and the report from the drops ingested so far, a backstop to the
+automation that does so whenever a drop lands."""
 
 import dagster as dg
 

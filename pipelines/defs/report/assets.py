@@ -1,20 +1,31 @@
-"""The report: findings.json and the self-contained HTML report, the last step of the main job."""
+"""The report: findings.json and the self-contained HTML report, the last asset of the graph.
+
+It follows new data by itself (eager automation: once any analysis it reads is updated) and carries a freshness
+policy: a report older than a day and a bit, with the daily schedule as the backstop, is flagged in the UI.
+"""
+
+from datetime import timedelta
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
 from observatory.report import write_report
-from pipelines.defs.adoption.assets import ADOPTION_KEYS
-from pipelines.defs.cascades.assets import POWERLAW_KEY
-from pipelines.defs.cooperation.assets import COOPERATION_KEYS
-from pipelines.defs.population.assets import AGENT_ACTIVITY
-from pipelines.defs.roles.assets import ROLE_KEYS
+from observatory.sqlmodels import catalogue
+from observatory.steps import STEPS
 from pipelines.defs.resources import reports_dir
+from pipelines.tables import OWNERS, key_for
+
+# What the report reads: every result table of every step, the marts it tabulates, and the researchers' views.
+REPORT_READS = sorted({*(t for s in STEPS for t in (*s.sql, *s.tables)),
+                       *(name for name, model in catalogue().items() if model.layer == "views"), "quarantine"})
 
 
-@dg.asset(key=["report", "findings"], group_name="report", kinds={"html", "json"}, deps=[AGENT_ACTIVITY, ROLE_KEYS["agent_roles"], POWERLAW_KEY, ADOPTION_KEYS["adoption_cox"],
-                     COOPERATION_KEYS["cooperation_outcomes"]])
+@dg.asset(key=["report", "findings"], group_name="report", kinds={"html", "json"}, owners=OWNERS,
+          tags={"domain": "report"}, deps=[key_for(t) for t in REPORT_READS],
+          automation_condition=dg.AutomationCondition.eager(),
+          freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30),
+                                                          warn_window=timedelta(hours=25)))
 def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Write findings.json and index.html for every analysis that has run."""
     out = reports_dir()
@@ -23,16 +34,16 @@ def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.Mate
         # The run's configuration (seeds, thresholds, bootstrap sizes) is what a reader needs to rerun it.
         parameters = {"dagster_run_id": context.run_id, "run_config": context.run.run_config}
         html = write_report(con, out, parameters=parameters)
-        try:
-            headline = con.execute("SELECT key, value, ci_lower, ci_upper, n, study FROM headline").df()
-        except Exception:  # noqa: BLE001 - the headline view needs every analysis; without them the report says so
-            headline = None
-    _db.publish(duckdb.database)  # the read copy `status` and `sql` fall back to while a run writes
+        headline = con.execute("SELECT key, value, ci_lower, ci_upper, n, study FROM headline").df() \
+            if _db.table_exists(con, "headline") else None
+        rows = len(headline) if headline is not None else 0
+    _db.publish(duckdb.database)  # the read copy `status` and `sql` read while a run writes
     context.log.info(f"report written to {html.resolve()}")
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(html.resolve())),
             "findings": dg.MetadataValue.path(str((out / "findings.json").resolve())),
+            "dagster/row_count": dg.MetadataValue.int(rows),  # headline rows
             **({"headline": dg.MetadataValue.md(headline.to_markdown(index=False, floatfmt=".4g"))}
                if headline is not None else {}),
         }

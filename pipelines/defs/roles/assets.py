@@ -1,4 +1,5 @@
-"""Roles: the reply graph, per-agent features, role clustering and core-periphery (observatory.roles)."""
+"""Roles: per-agent features, role clustering and core-periphery (observatory.roles), from the reply graph and
+activity marts of `sql/marts/`."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -6,13 +7,10 @@ from dagster_duckdb import DuckDBResource
 from observatory import _db
 from observatory._charts import markdown_image
 from observatory.roles import run_roles
-from pipelines.defs.ingest.assets import STAGING_KEYS
-from pipelines.defs.population.assets import AGENT_ACTIVITY
+from pipelines.tables import key_for, step_results, step_specs
 
-ROLE_KEYS = {
-    name: dg.AssetKey(["roles", name])
-    for name in ("interaction_edges", "vote_edges", "agent_features", "agent_roles", "role_profiles", "role_k_selection")
-}
+ROLE_KEYS = {name: key_for(name) for name in ("interaction_edges", "vote_edges", "agent_features", "agent_roles",
+                                              "role_profiles", "role_k_selection")}
 
 
 class RolesConfig(dg.Config):
@@ -24,49 +22,46 @@ class RolesConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(key, group_name="roles", kinds={"duckdb"},
-                     deps=[STAGING_KEYS["comments"], STAGING_KEYS["posts"], STAGING_KEYS["votes"], AGENT_ACTIVITY])
-        for key in ROLE_KEYS.values()
-    ],
+    specs=step_specs("roles", {
+        "agent_features": "Per active agent: activity features (SQL) and graph features of the reply graph "
+                          "(igraph: degree, strength, PageRank, sampled betweenness, clustering, reciprocity, "
+                          "coreness).",
+        "agent_roles": "Per agent: the role cluster (k-means on standardised features, k chosen in the open) and "
+                       "the core-periphery score; inactive agents are their own group.",
+        "role_profiles": "Per role: size, share, and the mean, median and standardised centroid of each feature.",
+        "role_k_selection": "Per candidate k: silhouette (sampled, with its SD), BIC, stability across seeds, "
+                            "smallest cluster share, and which k was chosen.",
+    }),
     can_subset=False,
 )
 def roles(context: dg.AssetExecutionContext, config: RolesConfig, duckdb: DuckDBResource):
-    """Reply graph -> igraph features -> k-means over k with silhouette, BIC, stability and sizes -> role tables."""
+    """Features -> k-means over k with silhouette, BIC, stability and sizes -> role tables."""
     with duckdb.get_connection() as con:
         _db.configure(con)
-        result = run_roles(
-            con,
-            k_range=range(config.k_min, config.k_max + 1),
-            min_share=config.min_share,
-            betweenness_sources=config.betweenness_sources,
-            seed=config.seed,
-            progress=context.log.info,
-        )
-        counts = {name: _db.row_count(con, name) for name in ROLE_KEYS}
-        plots = {"role_k_selection": markdown_image(con, "k_selection"), "agent_roles": markdown_image(con, "role_sizes"),
-                 "role_profiles": markdown_image(con, "role_heatmap")}
-    context.log.info("\n" + result.summary())
-    selection = result.k_selection[["k", "silhouette", "silhouette_sd", "bic", "stability_ari", "min_share",
-                                    "degenerate", "chosen"]] if result.estimable else None
-    for name, key in ROLE_KEYS.items():
-        metadata = {"rows": dg.MetadataValue.int(int(counts[name]))}
+        result = run_roles(con, k_range=range(config.k_min, config.k_max + 1), min_share=config.min_share,
+                           betweenness_sources=config.betweenness_sources, seed=config.seed,
+                           progress=context.log.info, build_marts=False)
+        extra = {name: {} for name in ("agent_features", "agent_roles", "role_profiles", "role_k_selection")}
+        for name, chart in (("role_k_selection", "k_selection"), ("agent_roles", "role_sizes"),
+                            ("role_profiles", "role_heatmap")):
+            plot = markdown_image(con, chart)
+            if plot:
+                extra[name]["plot"] = dg.MetadataValue.md(plot)
         if not result.estimable:
-            metadata["not_estimable"] = dg.MetadataValue.text(result.reason)
-        elif name == "agent_roles":
-            metadata.update({
-                "k": dg.MetadataValue.int(result.k),
-                "silhouette": dg.MetadataValue.float(round(result.silhouette, 4)),
-                "silhouette_sd": dg.MetadataValue.float(round(result.silhouette_sd, 4)),
-                "degenerate": dg.MetadataValue.bool(result.degenerate),
-                "periphery_share": dg.MetadataValue.float(round(result.periphery_share, 4)),
-                "active_agents": dg.MetadataValue.int(result.active_agents),
-                "inactive_agents": dg.MetadataValue.int(result.inactive_agents),
+            for metadata in extra.values():
+                metadata["not_estimable"] = dg.MetadataValue.text(result.reason)
+        else:
+            extra["agent_roles"].update({
+                "k": result.k, "silhouette": result.silhouette, "silhouette_sd": result.silhouette_sd,
+                "degenerate": result.degenerate, "periphery_share": result.periphery_share,
+                "active_agents": result.active_agents, "inactive_agents": result.inactive_agents,
                 "role_sizes": dg.MetadataValue.json(result.role_sizes),
                 "seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in result.timings.items()}),
             })
-        if name == "role_k_selection" and selection is not None:
-            metadata["k_selection"] = dg.MetadataValue.md(selection.to_markdown(index=False))
-        if plots.get(name):
-            metadata["plot"] = dg.MetadataValue.md(plots[name])
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+            selection = result.k_selection[["k", "silhouette", "silhouette_sd", "bic", "stability_ari", "min_share",
+                                            "degenerate", "chosen"]]
+            extra["role_k_selection"]["k_selection"] = dg.MetadataValue.md(
+                selection.to_markdown(index=False, floatfmt=".4g"))
+        results = step_results(con, "roles", extra)
+    context.log.info("\n" + result.summary())
+    yield from results

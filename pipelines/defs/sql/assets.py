@@ -1,0 +1,87 @@
+"""One asset per relation of `sql/`: the staging views, the clean tables, the marts and the researchers' views.
+
+Each asset's upstream set is what its SQL reads (parsed by observatory.sqlmodels); its description is the SQL
+file's leading comment, its column schema the table as built with the descriptions the file gives, its code
+reference the file. Every asset here follows new data by itself: eager automation rebuilds it once whatever it
+reads has been updated (a new drop's partition, an upstream table), with the daily schedule as a backstop.
+"""
+
+
+import dataclasses
+import typing
+
+import dagster as dg
+import pydantic
+from dagster_duckdb import DuckDBResource
+
+from observatory import _db
+from observatory.cascades import CascadeConfig
+from observatory.cooperation import CooperationConfig
+from observatory.sqlmodels import SqlModel, build, catalogue
+from pipelines.tables import OWNERS, deps_for, domain_of, group_for, key_for, spec_metadata, table_metadata
+
+AUTOMATION = dg.AutomationCondition.eager()
+
+
+def config_from(cls, fields: typing.Iterable[str] | None = None) -> type[dg.Config]:
+    """A Dagster config class with the fields (names, types, defaults) of a library configuration dataclass, so
+    that a default lives in one place."""
+    hints = typing.get_type_hints(cls)
+    chosen = [f for f in dataclasses.fields(cls) if fields is None or f.name in fields]
+    return pydantic.create_model(f"{cls.__name__}Run", __base__=dg.Config,
+                                 **{f.name: (hints[f.name], f.default) for f in chosen})
+
+
+# The SQL models that read variables, and the configuration that sets them.
+ItemMentionsConfig = config_from(CascadeConfig)
+TaskEventsConfig = config_from(CooperationConfig, [f.name for f in dataclasses.fields(CooperationConfig)
+                                                   if f.name.startswith("task_")])
+CONFIGS = {"item_mentions": ItemMentionsConfig, "task_events": TaskEventsConfig}
+
+
+def _asset(model: SqlModel) -> dg.AssetsDefinition:
+    domain = domain_of(model.name)
+    kinds = {"duckdb", "sql"}
+    config_class = CONFIGS.get(model.name)
+    if model.variables and config_class is None:
+        raise ValueError(f"{model.path} reads variables {sorted(model.variables)} that no configuration sets")
+
+    @dg.asset(
+        key=key_for(model.name),
+        deps=deps_for(model.reads),
+        group_name=group_for(model.name),
+        description=f"{model.description}\n\n(`{model.layer}/{model.path.name}`, a {model.kind})",
+        kinds=kinds,
+        owners=OWNERS,
+        tags={"domain": domain, "layer": model.layer},
+        metadata=spec_metadata(model.name, model),
+        automation_condition=AUTOMATION,
+        config_schema=config_class.to_config_schema() if config_class is not None else None,
+    )
+    def sql_asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        config = getattr(context.op_execution_context, "op_config", None) or {}
+        with duckdb.get_connection() as con:
+            _db.configure(con)
+            _db.ensure_schema(con)
+            extra = {}
+            if model.name in _db.CLEAN_TABLES:
+                _db.refresh_clean_table(con, model.name)
+            elif model.layer == "views":
+                try:
+                    build(con, model.name)
+                except Exception as exc:  # noqa: BLE001 - a view over an analysis that could not estimate
+                    con.execute(f"DROP VIEW IF EXISTS {model.name}")
+                    extra["not_created"] = dg.MetadataValue.text(str(exc).splitlines()[0])
+            else:
+                build(con, model.name, {**_defaults(config_class), **config})
+            metadata = {**table_metadata(con, model.name, model.columns), **extra}
+        return dg.MaterializeResult(metadata=metadata)
+
+    return sql_asset
+
+
+def _defaults(config_class) -> dict:
+    return config_class().model_dump() if config_class is not None else {}
+
+
+sql_assets = [_asset(model) for model in catalogue().values()]
