@@ -259,22 +259,23 @@ def test_the_public_archive_parquet_layout(tmp_path):
 
 
 def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estimate(scrape, tmp_path, monkeypatch):
-    """The Dagster refresh job (ingest -> every analysis -> report) on the scrape: no step fails; each analysis the
-    data cannot support records why, and the report shows it."""
+    """The Dagster main job (the scrape's partition -> every table and analysis -> report): no step fails; each
+    analysis the data cannot support records why, and the report shows it."""
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
     from pipelines.definitions import defs
+    from pipelines.defs.ingest.assets import DROPS
 
     monkeypatch.setenv("OBSERVATORY_REPORTS", str(tmp_path / "report"))
+    monkeypatch.setenv("OBSERVATORY_LANDING", str(Path(scrape).parent))
     db = tmp_path / "obs.duckdb"
     definitions = defs()
-    job = definitions.resolve_job_def("refresh")
+    job = definitions.resolve_job_def("main")
     with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(DROPS.name, [Path(scrape).name])
         result = job.execute_in_process(
-            instance=instance, resources={"duckdb": DuckDBResource(database=str(db))},
-            run_config={"ops": {"raw_tables": {"config": {"drops": [str(scrape)]}}}},
-        )
+            instance=instance, resources={"duckdb": DuckDBResource(database=str(db))}, partition_key=Path(scrape).name)
         assert result.success
     status = query(db, "SELECT step, estimable, reason FROM analysis_status ORDER BY step")
     assert status == [
