@@ -199,16 +199,121 @@ def invalidate_clean_tables(con) -> None:
     con.execute("DELETE FROM clean_table_state")
 
 
-def refresh_clean_table(con, name: str) -> int:
+# Incremental refresh of the clean tables. A new drop changes the clean row of a key only if the drop holds a copy
+# of it, or if what the row is resolved against changed: an author named by a touched agent name, a post whose
+# author resolution changed, an agent whose name is shown. For each table, the keys whose row may change (the
+# copies of the newly finished drops `?`, and those dependents); the same staging SQL recomputes exactly those
+# keys from all their copies ("the copy observed last wins" looks at every copy of a key, old and new).
+_NEW = "_drop_seq IN (SELECT unnest(?::INTEGER[]))"
+_TOUCHED_AGENTS = f"SELECT id FROM raw_agents WHERE {_NEW}"
+_TOUCHED_NAMES = f"SELECT name FROM raw_agents WHERE {_NEW} AND name IS NOT NULL"
+# posts whose existence or author id can change: new copies, and those that name their author without an id
+_TOUCHED_POSTS = (f"SELECT id FROM raw_posts WHERE {_NEW} UNION SELECT id FROM raw_posts "
+                  f"WHERE author_id IS NULL AND author_name IN ({_TOUCHED_NAMES})")
+CLEAN_KEYS = {"agents": ("id",), "posts": ("id",), "comments": ("id",), "tasks": ("id",),
+              "votes": ("voter_id", "target_type", "target_id")}
+_TOUCHED = {
+    "agents": _TOUCHED_AGENTS,
+    "posts": f"{_TOUCHED_POSTS} UNION SELECT id FROM posts WHERE author_id IN ({_TOUCHED_AGENTS})",
+    "comments": (
+        f"SELECT id FROM raw_comments WHERE {_NEW} "
+        f"UNION SELECT id FROM raw_comments WHERE author_id IS NULL AND author_name IN ({_TOUCHED_NAMES}) "
+        f"UNION SELECT id FROM raw_comments WHERE author_id IN ({_TOUCHED_AGENTS}) "
+        f"UNION SELECT id FROM comments WHERE author_id IN ({_TOUCHED_AGENTS}) "
+        f"UNION SELECT id FROM raw_comments WHERE post_id IN ({_TOUCHED_POSTS})"),
+    "tasks": f"SELECT id FROM raw_tasks WHERE {_NEW} UNION SELECT id FROM raw_tasks WHERE post_id IN ({_TOUCHED_POSTS})",
+    "votes": f"SELECT voter_id, target_type, target_id FROM raw_votes WHERE {_NEW}",
+}
+
+
+def _chain(name: str) -> list[str]:
+    """The staging views between a clean table and its raw table, outermost first (stg_comments, then
+    stg_comments_resolved)."""
+    from .sqlmodels import catalogue
+
+    models = catalogue()
+    return [view for view in (f"stg_{name}", f"stg_{name}_resolved") if view in models]
+
+
+def _sql_fingerprint(name: str) -> str:
+    """A hash of the SQL that defines a clean table (its views and the macros): a changed definition means a full
+    refresh."""
+    import hashlib
+
+    from .sqlmodels import catalogue
+
+    models = catalogue()
+    texts = [models[view].path.read_text() for view in _chain(name)]
+    texts += [p.read_text() for p in sorted((sql_dir() / "macros").glob("*.sql"))]
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
+def _delta_view_sql(view: str, renames: dict[str, str]) -> str:
+    """A staging view's SQL with its raw table and inner views replaced (e.g. raw_comments by the copies of the
+    touched keys): the same definition, applied to the delta."""
+    import sqlglot
+    from sqlglot import expressions as exp
+
+    from .sqlmodels import catalogue
+
+    tree = sqlglot.parse_one(catalogue()[view].path.read_text(), read="duckdb")
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Anonymous):
+            for arg in table.this.expressions:
+                if isinstance(arg, exp.Literal) and arg.is_string and arg.this in renames:
+                    arg.replace(exp.Literal.string(renames[arg.this]))
+        elif table.name in renames and not table.db:
+            table.set("this", exp.to_identifier(renames[table.name]))
+    return tree.sql(dialect="duckdb")
+
+
+def refresh_clean_table(con, name: str, *, full: bool = False) -> int:
     """Bring one clean table up to date with every finished drop; returns its row count.
 
-    Which drops each clean table reflects is recorded (`clean_table_state`), so that a crash between finishing a
-    drop and refreshing is detected (`clean_tables_stale`) and repaired by the next ingest.
+    Incremental where it can be: only the keys a newly finished drop can change are recomputed (see `_TOUCHED`),
+    from every copy of each, by the table's own staging SQL; a full rebuild when the table is new, drops were
+    removed, its SQL changed, or `full`. Which drops each clean table reflects is recorded (`clean_table_state`),
+    so a crash between finishing a drop and refreshing is detected (`clean_tables_stale`) and repaired by the next
+    ingest.
     """
     through = _finished_through(con)
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
-    con.execute("INSERT OR REPLACE INTO clean_table_state VALUES (?, ?, now())", [name, through])
+    fingerprint = _sql_fingerprint(name)
+    state = con.execute("SELECT refreshed_through, sql_fingerprint FROM clean_table_state WHERE table_name = ?",
+                        [name]).fetchone()
+    exists = bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' "
+                              "AND NOT temporary", [name]).fetchone()[0])
+    incremental = (not full and exists and state is not None and state[1] == fingerprint and name in _TOUCHED)
+    if not incremental:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
+    elif through > state[0]:
+        new = [row[0] for row in con.execute(
+            "SELECT drop_seq FROM ingest_drops WHERE finished_at IS NOT NULL AND drop_seq > ? ORDER BY drop_seq",
+            [state[0]]).fetchall()]
+        _refresh_keys(con, name, new)
+    con.execute("INSERT OR REPLACE INTO clean_table_state VALUES (?, ?, ?, now())", [name, through, fingerprint])
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
+
+def _refresh_keys(con, name: str, new_drops: list[int]) -> None:
+    keys = CLEAN_KEYS[name]
+    query = _TOUCHED[name]
+    key_list = ", ".join(quote(k) for k in keys)
+    on = " AND ".join(f"t.{quote(k)} = r.{quote(k)}" for k in keys)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT {key_list} FROM ({query})",
+                [new_drops] * query.count("?"))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_raw AS SELECT r.* FROM raw_{name} AS r "
+                f"SEMI JOIN _touched AS t ON {on}")
+    chain = _chain(name)
+    renames = {f"raw_{name}": "_delta_raw", **{view: f"_delta_{view}" for view in chain}}
+    for view in reversed(chain):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _delta_{view} AS {_delta_view_sql(view, renames)}")
+    on_table = " AND ".join(f"{quote(name)}.{quote(k)} = t.{quote(k)}" for k in keys)
+    con.execute(f"DELETE FROM {quote(name)} USING _touched AS t WHERE {on_table}")
+    con.execute(f"INSERT INTO {quote(name)} BY NAME SELECT * FROM _delta_{chain[0]}")
+    for view in chain:
+        con.execute(f"DROP VIEW IF EXISTS temp._delta_{view}")
+    con.execute("DROP TABLE IF EXISTS temp._delta_raw")
+    con.execute("DROP TABLE IF EXISTS temp._touched")
 
 
 def refresh_clean_tables(con) -> dict[str, int]:
@@ -263,6 +368,7 @@ INGEST_TABLES_DDL = (
     """CREATE TABLE IF NOT EXISTS clean_table_state (
         table_name VARCHAR PRIMARY KEY,
         refreshed_through INTEGER NOT NULL,
+        sql_fingerprint VARCHAR NOT NULL,
         refreshed_at TIMESTAMPTZ NOT NULL
     )""",
     # Superseded by clean_table_state (one row per clean table): its next refresh of each table is a full one.
