@@ -210,6 +210,12 @@ _TOUCHED_NAMES = f"SELECT name FROM raw_agents WHERE {_NEW} AND name IS NOT NULL
 # posts whose existence or author id can change: new copies, and those that name their author without an id
 _TOUCHED_POSTS = (f"SELECT id FROM raw_posts WHERE {_NEW} UNION SELECT id FROM raw_posts "
                   f"WHERE author_id IS NULL AND author_name IN ({_TOUCHED_NAMES})")
+# The clean tables whose changed keys are logged (`clean_changes`: a sequence number per refresh, the table, the
+# key; a NULL key when it was rebuilt in full), for the marts that update incrementally.
+# Only keys whose row changed in a column the marts read are logged: a re-scrape with new vote counters is not
+# a change for them.
+CHANGE_LOGGED = {"posts": ("id", "title", "content", "url", "submolt", "author_id", "created_at", "is_deleted"),
+                 "comments": ("id", "post_id", "parent_id", "author_id", "content", "created_at", "is_deleted")}
 CLEAN_KEYS = {"agents": ("id",), "posts": ("id",), "comments": ("id",), "tasks": ("id",),
               "votes": ("voter_id", "target_type", "target_id")}
 _TOUCHED = {
@@ -248,25 +254,6 @@ def _sql_fingerprint(name: str) -> str:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
-def _delta_view_sql(view: str, renames: dict[str, str]) -> str:
-    """A staging view's SQL with its raw table and inner views replaced (e.g. raw_comments by the copies of the
-    touched keys): the same definition, applied to the delta."""
-    import sqlglot
-    from sqlglot import expressions as exp
-
-    from .sqlmodels import catalogue
-
-    tree = sqlglot.parse_one(catalogue()[view].path.read_text(), read="duckdb")
-    for table in tree.find_all(exp.Table):
-        if isinstance(table.this, exp.Anonymous):
-            for arg in table.this.expressions:
-                if isinstance(arg, exp.Literal) and arg.is_string and arg.this in renames:
-                    arg.replace(exp.Literal.string(renames[arg.this]))
-        elif table.name in renames and not table.db:
-            table.set("this", exp.to_identifier(renames[table.name]))
-    return tree.sql(dialect="duckdb")
-
-
 def refresh_clean_table(con, name: str, *, full: bool = False) -> int:
     """Bring one clean table up to date with every finished drop; returns its row count.
 
@@ -285,6 +272,10 @@ def refresh_clean_table(con, name: str, *, full: bool = False) -> int:
     incremental = (not full and exists and state is not None and state[1] == fingerprint and name in _TOUCHED)
     if not incremental:
         con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
+        if name in CHANGE_LOGGED:  # every key may have changed: a marker, and older entries are moot
+            seq = _next_change(con)
+            con.execute("DELETE FROM clean_changes WHERE table_name = ?", [name])
+            con.execute("INSERT INTO clean_changes VALUES (?, ?, NULL)", [seq, name])
     elif through > state[0]:
         new = [row[0] for row in con.execute(
             "SELECT drop_seq FROM ingest_drops WHERE finished_at IS NOT NULL AND drop_seq > ? ORDER BY drop_seq",
@@ -294,7 +285,13 @@ def refresh_clean_table(con, name: str, *, full: bool = False) -> int:
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
 
+def _next_change(con) -> int:
+    return con.execute("SELECT coalesce(max(seq), 0) + 1 FROM clean_changes").fetchone()[0]
+
+
 def _refresh_keys(con, name: str, new_drops: list[int]) -> None:
+    from .sqlmodels import renamed_sql
+
     keys = CLEAN_KEYS[name]
     query = _TOUCHED[name]
     key_list = ", ".join(quote(k) for k in keys)
@@ -306,10 +303,22 @@ def _refresh_keys(con, name: str, new_drops: list[int]) -> None:
     chain = _chain(name)
     renames = {f"raw_{name}": "_delta_raw", **{view: f"_delta_{view}" for view in chain}}
     for view in reversed(chain):
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _delta_{view} AS {_delta_view_sql(view, renames)}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _delta_{view} AS {renamed_sql(view, renames)}")
     on_table = " AND ".join(f"{quote(name)}.{quote(k)} = t.{quote(k)}" for k in keys)
+    if name in CHANGE_LOGGED:  # what the cascade marts recompute from (observatory.cascades)
+        columns = ", ".join(quote(c) for c in CHANGE_LOGGED[name])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _before AS SELECT {columns} FROM {quote(name)} "
+                    "WHERE id IN (SELECT id FROM _touched)")
     con.execute(f"DELETE FROM {quote(name)} USING _touched AS t WHERE {on_table}")
     con.execute(f"INSERT INTO {quote(name)} BY NAME SELECT * FROM _delta_{chain[0]}")
+    if name in CHANGE_LOGGED:
+        con.execute(
+            f"""INSERT INTO clean_changes SELECT DISTINCT ?, ?, id FROM (
+                (SELECT * FROM _before EXCEPT SELECT {columns} FROM {quote(name)} WHERE id IN (SELECT id FROM _touched))
+                UNION ALL
+                (SELECT {columns} FROM {quote(name)} WHERE id IN (SELECT id FROM _touched) EXCEPT SELECT * FROM _before))""",
+            [_next_change(con), name])
+        con.execute("DROP TABLE IF EXISTS temp._before")
     for view in chain:
         con.execute(f"DROP VIEW IF EXISTS temp._delta_{view}")
     con.execute("DROP TABLE IF EXISTS temp._delta_raw")
@@ -370,6 +379,21 @@ INGEST_TABLES_DDL = (
         refreshed_through INTEGER NOT NULL,
         sql_fingerprint VARCHAR NOT NULL,
         refreshed_at TIMESTAMPTZ NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS clean_changes (
+        seq BIGINT NOT NULL,
+        table_name VARCHAR NOT NULL,
+        key VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS mart_state (
+        table_name VARCHAR PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        refreshed_at TIMESTAMPTZ NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS mart_changes (
+        seq BIGINT NOT NULL,
+        item VARCHAR
     )""",
     # Superseded by clean_table_state (one row per clean table): its next refresh of each table is a full one.
     "DROP TABLE IF EXISTS clean_tables_state",

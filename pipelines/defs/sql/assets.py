@@ -15,7 +15,8 @@ import pydantic
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
-from observatory.cascades import CascadeConfig
+from observatory.cascades import TABLES as CASCADE_TABLES
+from observatory.cascades import CascadeConfig, refresh_cascade_table
 from observatory.cooperation import CooperationConfig
 from observatory.sqlmodels import SqlModel, build, catalogue
 from pipelines.tables import OWNERS, deps_for, domain_of, group_for, key_for, spec_metadata, table_metadata
@@ -64,8 +65,18 @@ def _asset(model: SqlModel) -> dg.AssetsDefinition:
             _db.configure(con)
             _db.ensure_schema(con)
             extra = {}
-            if model.name in _db.CLEAN_TABLES:
-                _db.refresh_clean_table(con, model.name)
+            if model.name in _db.CLEAN_TABLES or model.name in CASCADE_TABLES:
+                # incremental where it can be (only what the new drops changed), in one transaction
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    if model.name in CASCADE_TABLES:
+                        refresh_cascade_table(con, model.name, CascadeConfig(**{**_defaults(config_class), **config}))
+                    else:
+                        _db.refresh_clean_table(con, model.name)
+                    con.execute("COMMIT")
+                except Exception:
+                    con.execute("ROLLBACK")
+                    raise
             elif model.layer == "views":
                 try:
                     build(con, model.name)
