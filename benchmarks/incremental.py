@@ -25,8 +25,10 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Pa
 def _run(definitions, instance, job: str, partition_key: str | None = None, run_config: dict | None = None):
     import dagster as dg
 
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     result = definitions.resolve_job_def(job).execute_in_process(
-        instance=instance, partition_key=partition_key, run_config=run_config or {}, raise_on_error=True)
+        instance=instance, partition_key=partition_key, run_config={**quiet, **(run_config or {})},
+        raise_on_error=True)
     steps = {}
     for record in instance.all_logs(result.run_id, of_type={dg.DagsterEventType.STEP_SUCCESS}):
         data = record.dagster_event.event_specific_data

@@ -403,6 +403,12 @@ INGEST_TABLES_DDL = (
 ADDED_COLUMNS = (("quarantine_rows", "path", "VARCHAR"),)
 
 
+def ensure_bookkeeping(con) -> None:
+    """Create the ingest's and the incremental refreshes' bookkeeping tables if missing (cheap: no views)."""
+    for ddl in INGEST_TABLES_DDL:
+        con.execute(ddl)
+
+
 def ensure_schema(con) -> None:
     """Create the raw tables, the ingest bookkeeping, the staging views and (empty) clean tables if missing."""
     for entity in ENTITIES:

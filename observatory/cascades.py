@@ -88,7 +88,7 @@ def refresh_cascade_table(con, name: str, config: CascadeConfig | None = None, *
     from .sqlmodels import build
 
     config = config or CascadeConfig()
-    _db.ensure_schema(con)
+    _db.ensure_bookkeeping(con)
     fingerprint = _fingerprint(name, config)
     state = _state(con, name)
     possible = (not full and state is not None and state[1] == fingerprint and _db.table_exists(con, name)

@@ -232,7 +232,13 @@ def test_a_new_drop_s_ingest_leads_automation_to_refresh_the_report(tmp_path, mo
     everything = dg.AssetSelection.all() - dg.AssetSelection.assets(SIMULATED)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(DROPS.name, ["drop-001"])
-        assert _materialise(definitions, everything, instance, db, "drop-001").success
+        full = _materialise(definitions, everything, instance, db, "drop-001")
+        assert full.success
+        materialised = {e.event_specific_data.materialization.asset_key: e.event_specific_data.materialization.metadata
+                        for e in full.get_asset_materialization_events()}
+        assert len(materialised) == len(everything.resolve(definitions.resolve_asset_graph()))
+        assert all("dagster/row_count" in m for m in materialised.values()), \
+            [k.to_user_string() for k, m in materialised.items() if "dagster/row_count" not in m]
         first = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
         settled = dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=first.cursor)
         assert settled.total_requested == 0

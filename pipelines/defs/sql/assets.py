@@ -19,6 +19,7 @@ from observatory.cascades import TABLES as CASCADE_TABLES
 from observatory.cascades import CascadeConfig, refresh_cascade_table
 from observatory.cooperation import CooperationConfig
 from observatory.sqlmodels import SqlModel, build, catalogue
+from pipelines.defs.sql.checks import check_result, check_spec, runs_in_asset
 from pipelines.tables import OWNERS, deps_for, domain_of, group_for, key_for, spec_metadata, table_metadata
 
 AUTOMATION = dg.AutomationCondition.eager()
@@ -46,6 +47,7 @@ def _asset(model: SqlModel) -> dg.AssetsDefinition:
     config_class = CONFIGS.get(model.name)
     if model.variables and config_class is None:
         raise ValueError(f"{model.path} reads variables {sorted(model.variables)} that no configuration sets")
+    in_asset = [t for t in model.tests if runs_in_asset(model.name, t)]
 
     @dg.asset(
         key=key_for(model.name),
@@ -58,12 +60,13 @@ def _asset(model: SqlModel) -> dg.AssetsDefinition:
         metadata=spec_metadata(model.name, model),
         automation_condition=AUTOMATION,
         config_schema=config_class.to_config_schema() if config_class is not None else None,
+        check_specs=[check_spec(model.name, t) for t in in_asset],
     )
     def sql_asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         config = getattr(context.op_execution_context, "op_config", None) or {}
         with duckdb.get_connection() as con:
             _db.configure(con)
-            _db.ensure_schema(con)
+            _db.ensure_bookkeeping(con)
             extra = {}
             if model.name in _db.CLEAN_TABLES or model.name in CASCADE_TABLES:
                 # incremental where it can be (only what the new drops changed), in one transaction
@@ -86,7 +89,8 @@ def _asset(model: SqlModel) -> dg.AssetsDefinition:
             else:
                 build(con, model.name, {**_defaults(config_class), **config})
             metadata = {**table_metadata(con, model.name, model.columns), **extra}
-        return dg.MaterializeResult(metadata=metadata)
+            checks = [check_result(con, model.name, t) for t in in_asset]
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return sql_asset
 
