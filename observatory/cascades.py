@@ -94,12 +94,12 @@ def refresh_cascade_table(con, name: str, config: CascadeConfig | None = None, *
     possible = (not full and state is not None and state[1] == fingerprint and _db.table_exists(con, name)
                 and not config.extract_memes)
     if name == "item_mentions":
-        source, last = "clean_changes", con.execute("SELECT coalesce(max(seq), 0) FROM clean_changes").fetchone()[0]
+        last = con.execute("SELECT coalesce(max(seq), 0) FROM clean_changes").fetchone()[0]
         rebuilt = possible and con.execute(
             "SELECT count(*) FROM clean_changes WHERE seq > ? AND key IS NULL AND table_name IN ('posts', 'comments')",
             [state[0]]).fetchone()[0]
     else:
-        source, last = "mart_changes", con.execute("SELECT coalesce(max(seq), 0) FROM mart_changes").fetchone()[0]
+        last = con.execute("SELECT coalesce(max(seq), 0) FROM mart_changes").fetchone()[0]
         rebuilt = possible and con.execute(
             "SELECT count(*) FROM mart_changes WHERE seq > ? AND item IS NULL", [state[0]]).fetchone()[0]
     if not possible or rebuilt:
