@@ -200,36 +200,41 @@ def invalidate_clean_tables(con) -> None:
 
 
 # Incremental refresh of the clean tables. A new drop changes the clean row of a key only if the drop holds a copy
-# of it, or if what the row is resolved against changed: an author named by a touched agent name, a post whose
-# author resolution changed, an agent whose name is shown. For each table, the keys whose row may change (the
-# copies of the newly finished drops `?`, and those dependents); the same staging SQL recomputes exactly those
-# keys from all their copies ("the copy observed last wins" looks at every copy of a key, old and new).
-_NEW = "_drop_seq IN (SELECT unnest(?::INTEGER[]))"
-_TOUCHED_AGENTS = f"SELECT id FROM raw_agents WHERE {_NEW}"
-_TOUCHED_NAMES = f"SELECT name FROM raw_agents WHERE {_NEW} AND name IS NOT NULL"
-# posts whose existence or author id can change: new copies, and those that name their author without an id
-_TOUCHED_POSTS = (f"SELECT id FROM raw_posts WHERE {_NEW} UNION SELECT id FROM raw_posts "
-                  f"WHERE author_id IS NULL AND author_name IN ({_TOUCHED_NAMES})")
-# The clean tables whose changed keys are logged (`clean_changes`: a sequence number per refresh, the table, the
-# key; a NULL key when it was rebuilt in full), for the marts that update incrementally.
-# Only keys whose row changed in a column the marts read are logged: a re-scrape with new vote counters is not
-# a change for them.
-CHANGE_LOGGED = {"posts": ("id", "title", "content", "url", "submolt", "author_id", "created_at", "is_deleted"),
+# of it, or if what the row is resolved against changed: the agent that holds a name, an agent's shown name, a
+# post's existence or author. Each refresh logs the keys whose row changed in the columns others read
+# (`clean_changes`: a sequence number, the drops it brought the table through, the table, the key; a NULL key for a
+# full rebuild), so that a table recomputes its keys with a copy in the new drops (`$drops`) and those resolved
+# against what changed since it was last refreshed (`$since`). The same staging SQL recomputes exactly those keys
+# from all their copies ("the copy observed last wins" looks at every copy of a key, old and new).
+_NEW = "_drop_seq IN (SELECT unnest($drops::INTEGER[]))"
+_CHANGED = "SELECT key FROM clean_changes WHERE table_name = '{}' AND through > $since"
+_CHANGED_AGENTS = _CHANGED.format("agents")
+_CHANGED_NAMES = f"SELECT name FROM agents WHERE id IN ({_CHANGED_AGENTS}) AND name IS NOT NULL"
+_CHANGED_POSTS = _CHANGED.format("posts")
+# What each table's rows are resolved against: a full rebuild of one of these makes the next refresh full too.
+RESOLVED_AGAINST = {"posts": ("agents",), "comments": ("agents", "posts"), "tasks": ("posts",)}
+# The columns whose change is logged: a re-scrape with new counters changes nothing anyone resolves against.
+CHANGE_LOGGED = {"agents": ("id", "name"),
+                 "posts": ("id", "title", "content", "url", "submolt", "author_id", "created_at", "is_deleted"),
                  "comments": ("id", "post_id", "parent_id", "author_id", "content", "created_at", "is_deleted")}
 CLEAN_KEYS = {"agents": ("id",), "posts": ("id",), "comments": ("id",), "tasks": ("id",),
               "votes": ("voter_id", "target_type", "target_id")}
 _TOUCHED = {
-    "agents": _TOUCHED_AGENTS,
-    "posts": f"{_TOUCHED_POSTS} UNION SELECT id FROM posts WHERE author_id IN ({_TOUCHED_AGENTS})",
-    "comments": (
-        f"SELECT id FROM raw_comments WHERE {_NEW} "
-        f"UNION SELECT id FROM raw_comments WHERE author_id IS NULL AND author_name IN ({_TOUCHED_NAMES}) "
-        f"UNION SELECT id FROM raw_comments WHERE author_id IN ({_TOUCHED_AGENTS}) "
-        f"UNION SELECT id FROM comments WHERE author_id IN ({_TOUCHED_AGENTS}) "
-        f"UNION SELECT id FROM raw_comments WHERE post_id IN ({_TOUCHED_POSTS})"),
-    "tasks": f"SELECT id FROM raw_tasks WHERE {_NEW} UNION SELECT id FROM raw_tasks WHERE post_id IN ({_TOUCHED_POSTS})",
+    "agents": f"SELECT id FROM raw_agents WHERE {_NEW}",
+    "posts": (f"SELECT id FROM raw_posts WHERE {_NEW} "
+              f"UNION SELECT id FROM raw_posts WHERE author_id IS NULL AND author_name IN ({_CHANGED_NAMES}) "
+              f"UNION SELECT id FROM posts WHERE author_id IN ({_CHANGED_AGENTS})"),
+    "comments": (f"SELECT id FROM raw_comments WHERE {_NEW} "
+                 f"UNION SELECT id FROM raw_comments WHERE author_id IS NULL AND author_name IN ({_CHANGED_NAMES}) "
+                 f"UNION SELECT id FROM comments WHERE author_id IN ({_CHANGED_AGENTS}) "
+                 f"UNION SELECT id FROM raw_comments WHERE post_id IN ({_CHANGED_POSTS})"),
+    "tasks": f"SELECT id FROM raw_tasks WHERE {_NEW} UNION SELECT id FROM raw_tasks WHERE post_id IN ({_CHANGED_POSTS})",
     "votes": f"SELECT voter_id, target_type, target_id FROM raw_votes WHERE {_NEW}",
 }
+# An agent's row can change who holds a name without its own name changing (two agents of one name: the one
+# observed last holds it), so a touched agent whose name another agent shares is logged too.
+_SHARED_NAMES = ("SELECT id FROM agents WHERE id IN (SELECT id FROM _touched) AND name IN "
+                 "(SELECT name FROM agents GROUP BY name HAVING count(*) > 1)")
 
 
 def _chain(name: str) -> list[str]:
@@ -269,18 +274,22 @@ def refresh_clean_table(con, name: str, *, full: bool = False) -> int:
                         [name]).fetchone()
     exists = bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' "
                               "AND NOT temporary", [name]).fetchone()[0])
-    incremental = (not full and exists and state is not None and state[1] == fingerprint and name in _TOUCHED)
+    incremental = (not full and exists and state is not None and state[1] == fingerprint and name in _TOUCHED
+                   and not con.execute(
+                       "SELECT count(*) FROM clean_changes WHERE key IS NULL AND through > ? AND table_name IN "
+                       "(SELECT unnest(?::VARCHAR[]))", [state[0], list(RESOLVED_AGAINST.get(name, ()))]
+                   ).fetchone()[0])
     if not incremental:
         con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM stg_{name}")
         if name in CHANGE_LOGGED:  # every key may have changed: a marker, and older entries are moot
             seq = _next_change(con)
             con.execute("DELETE FROM clean_changes WHERE table_name = ?", [name])
-            con.execute("INSERT INTO clean_changes VALUES (?, ?, NULL)", [seq, name])
+            con.execute("INSERT INTO clean_changes VALUES (?, ?, ?, NULL)", [seq, through, name])
     elif through > state[0]:
         new = [row[0] for row in con.execute(
             "SELECT drop_seq FROM ingest_drops WHERE finished_at IS NOT NULL AND drop_seq > ? ORDER BY drop_seq",
             [state[0]]).fetchall()]
-        _refresh_keys(con, name, new)
+        _refresh_keys(con, name, new, state[0], through)
     con.execute("INSERT OR REPLACE INTO clean_table_state VALUES (?, ?, ?, now())", [name, through, fingerprint])
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
@@ -289,15 +298,15 @@ def _next_change(con) -> int:
     return con.execute("SELECT coalesce(max(seq), 0) + 1 FROM clean_changes").fetchone()[0]
 
 
-def _refresh_keys(con, name: str, new_drops: list[int]) -> None:
+def _refresh_keys(con, name: str, new_drops: list[int], since: int, through: int) -> None:
     from .sqlmodels import renamed_sql
 
     keys = CLEAN_KEYS[name]
     query = _TOUCHED[name]
     key_list = ", ".join(quote(k) for k in keys)
     on = " AND ".join(f"t.{quote(k)} = r.{quote(k)}" for k in keys)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT {key_list} FROM ({query})",
-                [new_drops] * query.count("?"))
+    parameters = {k: v for k, v in (("drops", new_drops), ("since", since)) if f"${k}" in query}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT {key_list} FROM ({query})", parameters)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_raw AS SELECT r.* FROM raw_{name} AS r "
                 f"SEMI JOIN _touched AS t ON {on}")
     chain = _chain(name)
@@ -306,18 +315,22 @@ def _refresh_keys(con, name: str, new_drops: list[int]) -> None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW _delta_{view} AS {renamed_sql(view, renames)}")
     on_table = " AND ".join(f"{quote(name)}.{quote(k)} = t.{quote(k)}" for k in keys)
     if name in CHANGE_LOGGED:  # what the cascade marts recompute from (observatory.cascades)
-        columns = ", ".join(quote(c) for c in CHANGE_LOGGED[name])
+        # a row's logged columns as one 64-bit hash: comparing texts costs more than recomputing them
+        columns = f"id, hash({', '.join(quote(c) for c in CHANGE_LOGGED[name])}) AS h"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _before AS SELECT {columns} FROM {quote(name)} "
                     "WHERE id IN (SELECT id FROM _touched)")
     con.execute(f"DELETE FROM {quote(name)} USING _touched AS t WHERE {on_table}")
     con.execute(f"INSERT INTO {quote(name)} BY NAME SELECT * FROM _delta_{chain[0]}")
     if name in CHANGE_LOGGED:
+        seq = _next_change(con)
         con.execute(
-            f"""INSERT INTO clean_changes SELECT DISTINCT ?, ?, id FROM (
+            f"""INSERT INTO clean_changes SELECT DISTINCT ?, ?, ?, id FROM (
                 (SELECT * FROM _before EXCEPT SELECT {columns} FROM {quote(name)} WHERE id IN (SELECT id FROM _touched))
                 UNION ALL
                 (SELECT {columns} FROM {quote(name)} WHERE id IN (SELECT id FROM _touched) EXCEPT SELECT * FROM _before))""",
-            [_next_change(con), name])
+            [seq, through, name])
+        if name == "agents":
+            con.execute(f"INSERT INTO clean_changes SELECT ?, ?, ?, id FROM ({_SHARED_NAMES})", [seq, through, name])
         con.execute("DROP TABLE IF EXISTS temp._before")
     for view in chain:
         con.execute(f"DROP VIEW IF EXISTS temp._delta_{view}")
@@ -382,6 +395,7 @@ INGEST_TABLES_DDL = (
     )""",
     """CREATE TABLE IF NOT EXISTS clean_changes (
         seq BIGINT NOT NULL,
+        through INTEGER NOT NULL,
         table_name VARCHAR NOT NULL,
         key VARCHAR
     )""",

@@ -48,8 +48,12 @@ def test_a_new_drop_changes_rows_it_holds_no_copy_of(tmp_path):
     first, second = tmp_path / "drop-1", tmp_path / "drop-2"
     write_jsonl(first / "agents.jsonl", [
         {"id": "a1", "name": "alice", "created_at": "2026-01-28T00:00:00Z", "fetched_at": "2026-01-29T00:00:00Z"},
-        {"id": "a3", "name": "carol", "created_at": "2026-01-28T00:00:00Z"}])
+        {"id": "a3", "name": "carol", "created_at": "2026-01-28T00:00:00Z"},
+        {"id": "a4", "name": "sam", "created_at": "2026-01-28T00:00:00Z", "fetched_at": "2026-01-29T00:00:00Z"},
+        {"id": "a5", "name": "sam", "created_at": "2026-01-28T00:00:00Z", "fetched_at": "2026-01-29T06:00:00Z"}])
     write_jsonl(first / "posts.jsonl", [
+        {"id": "p5", "title": "by a shared name", "author_name": "sam", "submolt": "general",
+         "created_at": "2026-01-28T01:00:00Z"},
         {"id": "p1", "title": "by name", "author_name": "alice", "submolt": "general", "created_at": "2026-01-28T01:00:00Z"},
         {"id": "p3", "title": "by id", "author_id": "a3", "submolt": "general", "created_at": "2026-01-28T01:00:00Z"}])
     write_jsonl(first / "comments.jsonl", [
@@ -63,18 +67,22 @@ def test_a_new_drop_changes_rows_it_holds_no_copy_of(tmp_path):
     write_jsonl(second / "agents.jsonl", [
         {"id": "a2", "name": "bob", "created_at": "2026-01-28T00:10:00Z"},
         {"id": "a1", "name": "alicia", "created_at": "2026-01-28T00:00:00Z", "fetched_at": "2026-01-30T00:00:00Z"},
-        {"id": "a3", "name": "caroline", "created_at": "2026-01-28T00:00:00Z"}])
+        {"id": "a3", "name": "caroline", "created_at": "2026-01-28T00:00:00Z"},
+        # a4 observed again, later than a5: "sam" now names a4, though neither agent's name changed
+        {"id": "a4", "name": "sam", "created_at": "2026-01-28T00:00:00Z", "fetched_at": "2026-01-30T00:00:00Z"}])
     write_jsonl(second / "posts.jsonl", [
         {"id": "p2", "title": "late", "author_id": "a2", "submolt": "general", "created_at": "2026-01-28T01:30:00Z"}])
     con = _db.connect(tmp_path / "obs.duckdb")
     ingest_drop(first, con=con)
     assert con.execute("SELECT id, author_id FROM comments ORDER BY id").fetchall() == [("c3", "a3"), ("c4", "a1")]
+    assert con.execute("SELECT author_id FROM posts WHERE id = 'p5'").fetchone() == ("a5",)
     ingest_drop(second, con=con)
     assert _refreshed_incrementally(con)
     assert _differences(con) == {name: 0 for name in _db.CLEAN_TABLES}
     assert con.execute("SELECT id, author_id FROM comments ORDER BY id").fetchall() == [
         ("c1", "a2"), ("c2", "a1"), ("c3", "a3")]
-    assert con.execute("SELECT id FROM posts ORDER BY id").fetchall() == [("p2",), ("p3",)]
+    assert con.execute("SELECT id FROM posts ORDER BY id").fetchall() == [("p2",), ("p3",), ("p5",)]
+    assert con.execute("SELECT author_id FROM posts WHERE id = 'p5'").fetchone() == ("a4",)
     assert con.execute("SELECT author_name FROM posts WHERE id = 'p3'").fetchone() == ("caroline",)
     assert con.execute("SELECT author_name FROM comments WHERE id = 'c3'").fetchone() == ("caroline",)
     assert con.execute("SELECT id, requester_id FROM tasks").fetchall() == [("t1", "a2")]
