@@ -32,7 +32,7 @@ def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.Mate
     with duckdb.get_connection() as con:
         _db.configure(con)
         # The run's configuration (seeds, thresholds, bootstrap sizes) is what a reader needs to rerun it.
-        parameters = {"dagster_run_id": context.run_id, "run_config": context.run.run_config}
+        parameters = {"dagster_run_id": context.run.run_id, "run_config": context.run.run_config}
         html = write_report(con, out, parameters=parameters)
         headline = con.execute("SELECT key, value, ci_lower, ci_upper, n, study FROM headline").df() \
             if _db.table_exists(con, "headline") else None
