@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._estimator import Estimator
+
 __all__ = [
     "ExposureHazardModel",
     "ExposureCurve",
@@ -454,7 +456,7 @@ def _json_ready(value):
     return value
 
 
-class ExposureHazardModel:
+class ExposureHazardModel(Estimator):
     r"""Cox model of the hazard of adopting an item as a function of the number of exposures to it so far.
 
     .. math:: \lambda_{ai}(t) = \lambda_0(t)\, \exp\big(\beta\, g(k_{ai}(t)) + \gamma^\top x_{ai}(t)\big)
@@ -555,6 +557,8 @@ class ExposureHazardModel:
     >>> bool(lo < 0.53 < hi)
     True
     """
+
+    _fitted_attribute = "coef_"
 
     def __init__(
         self,
@@ -767,6 +771,7 @@ class ExposureHazardModel:
 
         Model-level facts (events, subjects, concordance, the sampling design) are in ``summary.attrs``.
         """
+        self._check_fitted()
         level = f"{100 * (1 - self.alpha):g}%"
         se = self.standard_errors_
         z_value, p_value, low, high = _wald(self.params_, se, self.alpha)
@@ -813,6 +818,7 @@ class ExposureHazardModel:
 
     def print_summary(self, decimals: int = 4) -> None:
         """Print the model facts, the sampling design and the coefficient table."""
+        self._check_fitted()
         facts = self._model_facts()
         lines = [f"<ExposureHazardModel: Cox, {self.ties} ties, {facts['standard_errors']} SEs>"]
         for key in ("exposure_transform", "n_rows", "n_subjects", "n_events", "n_clusters", "concordance",
@@ -833,6 +839,7 @@ class ExposureHazardModel:
 
     def to_dict(self) -> dict:
         """JSON-ready findings: the exposure hazard ratio with its interval, the concordance, and the context."""
+        self._check_fitted()
         return _json_ready(
             {
                 "hazard_ratio": self.hazard_ratio_,
@@ -898,7 +905,7 @@ def saturation_verdict(curvature_coef=float("nan"), curvature_p_value=float("nan
     return "no evidence either way", f"no test significant at alpha = {alpha:g}"
 
 
-class ExposureCurve:
+class ExposureCurve(Estimator):
     r"""The exposure curve: P(adopt at the k-th exposure | reached k exposures without adopting), k = 1..K.
 
     .. math:: \hat p_k = \frac{\#\{\text{adopted after the } k\text{-th, before the } (k{+}1)\text{-th exposure}\}}
@@ -956,6 +963,8 @@ class ExposureCurve:
     >>> ExposureCurve(max_exposures=3).fit(pairs).table_["probability"].round(3).tolist()
     [0.25, 0.5, 0.0]
     """
+
+    _fitted_attribute = "table_"
 
     def __init__(self, max_exposures: int = 10, alpha: float = 0.05, cluster_col: str | None = "agent_id"):
         self.max_exposures = max_exposures
@@ -1064,6 +1073,7 @@ class ExposureCurve:
     @property
     def summary(self) -> pd.DataFrame:
         """The curve table; the curvature test and verdict are in ``summary.attrs``."""
+        self._check_fitted()
         table = self.table_.copy()
         table.attrs.update(
             curvature_coef=self.curvature_coef_, curvature_se=self.curvature_se_,
@@ -1072,6 +1082,7 @@ class ExposureCurve:
         return table
 
     def print_summary(self, decimals: int = 4) -> None:
+        self._check_fitted()
         print(f"<ExposureCurve: {self.n_pairs_} pairs, {self.n_risk_set_rows_} (pair, k) rows, "
               f"k <= {self.max_exposures}>")
         print(f"k^2 coefficient = {self.curvature_coef_:.{decimals}g} (se {self.curvature_se_:.{decimals}g}, "
@@ -1080,6 +1091,7 @@ class ExposureCurve:
         print(self.table_.round(decimals).to_string())
 
     def to_dict(self) -> dict:
+        self._check_fitted()
         return _json_ready(
             {
                 "curve": self.table_.reset_index().to_dict(orient="list"),

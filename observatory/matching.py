@@ -23,6 +23,8 @@ from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
+from ._estimator import Estimator
+
 __all__ = ["PropensityMatcher"]
 
 _ORDERS = ("random", "largest", "smallest", "data")
@@ -38,7 +40,7 @@ OVERLAP_BINS = 20
 _TIE_TOLERANCE = math.sqrt(np.finfo(float).eps)
 
 
-class PropensityMatcher:
+class PropensityMatcher(Estimator):
     r"""Greedy nearest-neighbour propensity-score matching with balance, inference and power.
 
     The propensity score is the fitted probability of treatment from a logistic regression on the pre-treatment
@@ -212,6 +214,8 @@ class PropensityMatcher:
     >>> bool(abs(matcher.att_) < abs(matcher.naive_))
     True
     """
+
+    _fitted_attribute = "underpowered_"
 
     def __init__(self, caliper: float | None = 0.2, exact: str | list[str] | None = None, replace: bool = False,
                  ratio: int = 1, seed: int = 0, n_permutations: int = 10_000, n_bootstrap: int = 2_000,
@@ -711,6 +715,7 @@ class PropensityMatcher:
     @property
     def summary(self) -> pd.DataFrame:
         """The estimates as a DataFrame: estimate, interval, p-value, method and a note per quantity."""
+        self._check_fitted()
         level = f"{1 - self.alpha:.0%}"
         under = "UNDERPOWERED: " + "; ".join(self.underpowered_reasons_) if self.underpowered_ else ""
         rows = []
@@ -743,6 +748,7 @@ class PropensityMatcher:
 
     def print_summary(self, decimals: int = 3) -> None:
         """Print the settings, the counts, the summary table, the worst-balanced covariates and the warnings."""
+        self._check_fitted()
         caliper = "none" if self.caliper is None else f"{self.caliper} SD ({self.caliper_width_:.4g})"
         lines = [
             f"<observatory.PropensityMatcher: treatment={self.treatment_!r}>",
@@ -767,6 +773,7 @@ class PropensityMatcher:
 
     def to_dict(self) -> dict:
         """Settings, counts, estimates, balance and warnings as plain JSON-ready values (NaN as None)."""
+        self._check_fitted()
         result = {
             "settings": {"caliper": self.caliper, "caliper_width": self.caliper_width_, "exact": self.exact_,
                          "replace": self.replace, "ties": self.ties, "ratio": self.ratio, "order": self.order,

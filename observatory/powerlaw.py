@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import _powerlaw_core as core
+from ._estimator import Estimator
 
 __all__ = ["PowerLawFit", "fit_file", "read_values"]
 
@@ -33,7 +34,7 @@ NESTED = ("truncated_power_law",)
 ALPHA_EDGE_MARGIN = 0.05
 
 
-class PowerLawFit:
+class PowerLawFit(Estimator):
     r"""Fit a power law to the tail of a sample, test it, and compare it with the alternatives.
 
     The model, for :math:`x \ge x_{min}`:
@@ -152,6 +153,8 @@ class PowerLawFit:
     True
     """
 
+    _fitted_attribute = "verdict_"
+
     def __init__(self, discrete=True, xmin=None, n_bootstrap=1000, seed=0, alternatives=ALTERNATIVES, n_jobs=None,
                  progress=None, significance=0.1, method="powerlaw"):
         self.discrete = discrete
@@ -165,10 +168,10 @@ class PowerLawFit:
         self.significance = significance
 
     def __repr__(self) -> str:
-        fitted = ""
-        if hasattr(self, "verdict_"):
-            fitted = f", alpha={self.alpha_:.4g}, xmin={self.xmin_:g}, p={self.p_value_:.3g}"
-        return f"PowerLawFit(discrete={self.discrete}, xmin={self.xmin}, n_bootstrap={self.n_bootstrap}{fitted})"
+        fitted = " (not fitted)"
+        if self.fitted:
+            fitted = f": alpha={self.alpha_:.4g}, xmin={self.xmin_:g}, p={self.p_value_:.3g}"
+        return f"PowerLawFit(discrete={self.discrete}, xmin={self.xmin}, n_bootstrap={self.n_bootstrap}){fitted}"
 
     # ----------------------------------------------------------------------------------------------------------
     def fit(self, data) -> "PowerLawFit":
@@ -380,9 +383,6 @@ class PowerLawFit:
             "powerlaw_version": powerlaw.__version__,
         })
 
-    def _check_fitted(self):
-        if not hasattr(self, "verdict_"):
-            raise RuntimeError("this PowerLawFit is not fitted yet: call fit(data) first")
 
 
 def _json_ready(value):

@@ -28,6 +28,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from . import _db, _status
+from ._estimator import Estimator
 
 __all__ = [
     "ACTIVITY_FEATURES",
@@ -127,7 +128,6 @@ def compute_agent_features(
         _db.build_table(con, "agent_activity_features")
     activity = con.execute("SELECT * FROM agent_activity_features ORDER BY agent_id").df()
     n = len(activity)
-    index = pd.Series(np.arange(n), index=activity["agent_id"].to_numpy())
 
     say("reply graph")
     con.execute("CREATE OR REPLACE TEMP TABLE _node_index AS SELECT agent_id, row_number() OVER (ORDER BY agent_id) - 1 AS idx FROM agent_activity_features")
@@ -243,7 +243,7 @@ def name_roles(centroids: pd.DataFrame) -> dict[int, str]:
     return assigned
 
 
-class RoleClustering:
+class RoleClustering(Estimator):
     """k-means role clustering with the k chosen in the open.
 
     For every k in `k_range` the same procedure runs: k-means (`n_init` restarts), the silhouette on `n_samples`
@@ -287,6 +287,8 @@ class RoleClustering:
     >>> RoleClustering(k_range=range(2, 6), name_clusters=False).fit(X).k_
     3
     """
+
+    _fitted_attribute = "roles_"
 
     def __init__(
         self,
@@ -383,6 +385,7 @@ class RoleClustering:
 
     @property
     def summary(self) -> pd.DataFrame:
+        self._check_fitted()
         table = self.k_selection_.copy()
         table["silhouette"] = table["silhouette"].round(3)
         table["silhouette_sd"] = table["silhouette_sd"].round(4)
@@ -391,10 +394,23 @@ class RoleClustering:
         return table.set_index("k")
 
     def print_summary(self) -> None:
+        self._check_fitted()
         print(self.summary.to_string())
         verdict = "DEGENERATE or unstable: not a finding" if self.degenerate_ else "acceptable"
         print(f"chosen k = {self.k_} (silhouette {self.silhouette_:.3f} +/- {self.silhouette_sd_:.3f}, {verdict}); "
               f"BIC prefers k = {self.bic_best_k_}")
+
+    def to_dict(self) -> dict:
+        """The chosen k, its silhouette, the role sizes and the k-selection table, JSON-ready."""
+        self._check_fitted()
+        table = self.k_selection_.astype(object).where(self.k_selection_.notna(), None)
+        return {
+            "k": int(self.k_), "silhouette": self.silhouette_, "silhouette_sd": self.silhouette_sd_,
+            "degenerate": self.degenerate_, "bic_best_k": self.bic_best_k_,
+            "roles": {self.role_names_[c]: int(n) for c, n in enumerate(self.sizes_)},
+            "k_selection": [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                            for row in table.to_dict(orient="records")],
+        }
 
 
 # --------------------------------------------------------------------------------------------------------------
