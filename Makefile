@@ -33,7 +33,7 @@ test: $(BIN)/.installed
 
 # The Dagster UI on the same database and instance as `make demo`.
 ui: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dg dev
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev
 
 clean:
 	rm -rf $(VENV) data .dagster_home
