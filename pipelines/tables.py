@@ -116,10 +116,16 @@ def step_specs(step_name: str, descriptions: dict[str, str]) -> list[dg.AssetSpe
             for table, reads in tables.items()]
 
 
-def step_results(con, step_name: str, extra: dict[str, dict] | None = None):
-    """A MaterializeResult per result table of a step: its row count and schema, and the given extra metadata
-    (floats rounded for display)."""
-    extra = extra or {}
+def step_results(con, step_name: str, extra: dict[str, dict] | None = None, plots: dict[str, str] | None = None):
+    """A MaterializeResult per result table of a step: its row count and schema, the given extra metadata (floats
+    rounded for display), and the named chart of `observatory._charts` inline where `plots` gives one."""
+    from observatory._charts import markdown_image
+
+    extra = {table: dict(values) for table, values in (extra or {}).items()}
+    for table, chart in (plots or {}).items():
+        image = markdown_image(con, chart)
+        if image:
+            extra.setdefault(table, {})["plot"] = dg.MetadataValue.md(image)
     return [dg.MaterializeResult(asset_key=key_for(table),
                                  metadata={**table_metadata(con, table), **rounded(extra.get(table, {}))})
             for table in step(step_name).tables]

@@ -4,7 +4,6 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
-from observatory._charts import markdown_image
 from observatory.adoption import run_adoption
 from pipelines.tables import key_for, step_results, step_specs
 
@@ -42,10 +41,7 @@ def adoption(context: dg.AssetExecutionContext, config: AdoptionConfig, duckdb: 
                 "concordance": float(result.linear.concordance_), "events": result.n_events,
                 "subjects": result.n_subjects, "verdict": dg.MetadataValue.text(result.verdict),
             })
-        for name, chart in (("adoption_cox", "hazard_forest"), ("exposure_curve", "exposure_curve")):
-            plot = markdown_image(con, chart)
-            if plot:
-                extra[name]["plot"] = dg.MetadataValue.md(plot)
-        results = step_results(con, "adoption", extra)
+        results = step_results(con, "adoption", extra,
+                               plots={"adoption_cox": "hazard_forest", "exposure_curve": "exposure_curve"})
     context.log.info("\n" + result.summary())
     yield from results

@@ -4,7 +4,6 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
-from observatory._charts import markdown_image
 from observatory.cascades import TABLES, fit_cascade_sizes
 from pipelines.tables import key_for, step_results, step_specs
 
@@ -49,8 +48,5 @@ def cascade_powerlaw(context: dg.AssetExecutionContext, config: PowerLawConfig, 
                 "comparisons": dg.MetadataValue.md(
                     fit.comparisons_.drop(columns=["parameters"]).to_markdown(index=False, floatfmt=".4g")),
             })
-            plot = markdown_image(con, "cascade_ccdf")
-            if plot:
-                extra["cascade_ccdf"]["plot"] = dg.MetadataValue.md(plot)
-        results = step_results(con, "powerlaw", extra)
+        results = step_results(con, "powerlaw", extra, plots={"cascade_ccdf": "cascade_ccdf"})
     yield from results

@@ -7,7 +7,6 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
-from observatory._charts import markdown_image
 from observatory.cooperation import CooperationConfig, run_cooperation
 from pipelines.defs.sql.assets import config_from
 from pipelines.tables import key_for, step, step_results, step_specs
@@ -50,11 +49,8 @@ def cooperation(context: dg.AssetExecutionContext, config: CooperationRunConfig,
                 "warnings": dg.MetadataValue.json(list(m.warnings_)),
                 "outcome_source": dg.MetadataValue.text(result.outcome_source),
             })
-        for name, chart in (("cooperation_balance", "love_plot"), ("cooperation_outcomes", "effects_forest"),
-                            ("cooperation_designs", "design_forest"), ("cooperation_overlap", "propensity_overlap")):
-            plot = markdown_image(con, chart)
-            if plot:
-                extra[name]["plot"] = dg.MetadataValue.md(plot)
-        results = step_results(con, "cooperation", extra)
+        results = step_results(con, "cooperation", extra, plots={
+            "cooperation_balance": "love_plot", "cooperation_outcomes": "effects_forest",
+            "cooperation_designs": "design_forest", "cooperation_overlap": "propensity_overlap"})
     context.log.info("\n" + result.summary())
     yield from results

@@ -5,7 +5,6 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
-from observatory._charts import markdown_image
 from observatory.roles import run_roles
 from pipelines.tables import key_for, step_results, step_specs
 
@@ -42,11 +41,6 @@ def roles(context: dg.AssetExecutionContext, config: RolesConfig, duckdb: DuckDB
                            betweenness_sources=config.betweenness_sources, seed=config.seed,
                            progress=context.log.info, build_marts=False)
         extra = {name: {} for name in ("agent_features", "agent_roles", "role_profiles", "role_k_selection")}
-        for name, chart in (("role_k_selection", "k_selection"), ("agent_roles", "role_sizes"),
-                            ("role_profiles", "role_heatmap")):
-            plot = markdown_image(con, chart)
-            if plot:
-                extra[name]["plot"] = dg.MetadataValue.md(plot)
         if not result.estimable:
             for metadata in extra.values():
                 metadata["not_estimable"] = dg.MetadataValue.text(result.reason)
@@ -62,6 +56,7 @@ def roles(context: dg.AssetExecutionContext, config: RolesConfig, duckdb: DuckDB
                                             "degenerate", "chosen"]]
             extra["role_k_selection"]["k_selection"] = dg.MetadataValue.md(
                 selection.to_markdown(index=False, floatfmt=".4g"))
-        results = step_results(con, "roles", extra)
+        results = step_results(con, "roles", extra, plots={
+            "role_k_selection": "k_selection", "agent_roles": "role_sizes", "role_profiles": "role_heatmap"})
     context.log.info("\n" + result.summary())
     yield from results
