@@ -1183,7 +1183,8 @@ def ingest_drop(
     memory_limit: str | None = "1GB",
     refresh: bool = True,
 ) -> IngestReport:
-    """Ingest every contract file of a drop in one transaction.
+    """Ingest every contract file of a drop, all or nothing for readers (one transaction per group of files; the
+    drop is visible only once its last file has landed, and a failure removes what it had landed).
 
     Parameters
     ----------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
+from pipelines.defs.resources import ObservatoryDuckDB
 
 from observatory import _db, sqlmodels
 from observatory.ingest import ingest_drop
@@ -102,7 +102,7 @@ def _materialise(definitions, selection, instance, db, partition_key=None, run_c
     assets = [a for a in definitions.assets if isinstance(a, dg.AssetsDefinition)]
     checks = list(definitions.asset_checks or [])
     return dg.materialize(
-        [*assets, *checks], resources={"duckdb": DuckDBResource(database=str(db))}, instance=instance,
+        [*assets, *checks], resources={"duckdb": ObservatoryDuckDB(database=str(db))}, instance=instance,
         selection=selection, partition_key=partition_key, run_config=run_config or {})
 
 
@@ -304,9 +304,23 @@ def test_proportional_hazards_check_covers_every_term_of_both_models(tmp_path):
     con.execute("INSERT INTO adoption_cox VALUES ('linear', 'exposures', 0.40), ('linear', 'log_activity', 0.20), "
                 "('log1p', 'log1p_exposures', 0.01), ('log1p', 'log_activity', 0.03)")
     con.close()
-    result = proportional_hazards(duckdb=DuckDBResource(database=str(db)))
+    result = proportional_hazards(duckdb=ObservatoryDuckDB(database=str(db)))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
     assert result.metadata["rejected_terms"].value == ["log1p: log1p_exposures", "log1p: log_activity"]
+
+
+def test_the_duckdb_resource_sets_up_every_connection(tmp_path, monkeypatch):
+    monkeypatch.setenv("OBSERVATORY_MEMORY_LIMIT", "1GB")
+    import duckdb
+
+    reference = duckdb.connect()
+    default = reference.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    reference.execute("SET memory_limit = '1GB'")
+    expected = reference.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert default != expected  # so that the check below can fail
+    with ObservatoryDuckDB(database=str(tmp_path / "obs.duckdb")).get_connection() as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == expected
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
 
 
 def test_dg_check_defs_passes():

@@ -1,11 +1,23 @@
 """Resources, once: the embedded DuckDB database and the landing folder that drops arrive in."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_duckdb import DuckDBResource
 
-from observatory._db import DB_ENV_VAR, default_db_path
+from observatory._db import DB_ENV_VAR, configure, default_db_path
+
+
+class ObservatoryDuckDB(DuckDBResource):
+    """dagster-duckdb's resource with the observatory's connection setup (memory limit, spill folder) run inside
+    `get_connection`, so that no asset has to remember it."""
+
+    @contextmanager
+    def get_connection(self):
+        with super().get_connection() as con:
+            configure(con)
+            yield con
 
 LANDING_ENV_VAR = "OBSERVATORY_LANDING"
 REPORTS_ENV_VAR = "OBSERVATORY_REPORTS"
@@ -26,4 +38,4 @@ def resources() -> dict:
     # project-local default, so the CLI, the UI and the scheduled runs all see one database.
     database = Path(os.environ.get(DB_ENV_VAR) or default_db_path()).resolve()
     database.parent.mkdir(parents=True, exist_ok=True)
-    return {"duckdb": DuckDBResource(database=str(database))}
+    return {"duckdb": ObservatoryDuckDB(database=str(database))}

@@ -3,7 +3,6 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
 from observatory.adoption import run_adoption
 from pipelines.tables import key_for, step_results, step_specs
 
@@ -29,7 +28,6 @@ class AdoptionConfig(dg.Config):
 def adoption(context: dg.AssetExecutionContext, config: AdoptionConfig, duckdb: DuckDBResource):
     """Counting-process panel -> Cox (linear and log1p exposure, clustered SEs, PH test) -> exposure curve."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         result = run_adoption(con, max_rows=config.max_rows, max_exposures=config.max_exposures, seed=config.seed,
                               progress=context.log.info, build_marts=False)
         extra: dict = {"adoption_cox": {}, "exposure_curve": {}}

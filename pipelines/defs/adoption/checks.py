@@ -11,7 +11,6 @@ from pipelines.defs.adoption.assets import ADOPTION_KEYS
 def panel_intervals_well_formed(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """stop > start everywhere, at most one event per subject, and it is on the subject's last interval."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         empty, multi, not_last = con.execute(
             """
             SELECT
@@ -35,7 +34,6 @@ def proportional_hazards(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Warn when the Schoenfeld-residual test rejects proportional hazards (p < 0.05) for any term of either Cox
     model: the report shows every term, so the check covers every term."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         if not _db.table_exists(con, "adoption_cox"):
             status = _status.read(con).get("adoption") or {}
             return dg.AssetCheckResult(passed=True, metadata={"not_estimable": status.get("reason") or "not run"})

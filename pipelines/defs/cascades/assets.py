@@ -3,7 +3,6 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
 from observatory.cascades import TABLES, fit_cascade_sizes
 from pipelines.tables import key_for, step_results, step_specs
 
@@ -30,7 +29,6 @@ class PowerLawConfig(dg.Config):
 def cascade_powerlaw(context: dg.AssetExecutionContext, config: PowerLawConfig, duckdb: DuckDBResource):
     """Power-law fit of cascade sizes: alpha +/- SE, xmin, KS, bootstrap GoF p, LR tests; CCDF for the report."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         fit = fit_cascade_sizes(con, n_bootstrap=config.n_bootstrap, seed=config.seed, method=config.method)
         extra: dict = {"cascade_powerlaw": {}, "cascade_ccdf": {}}
         if fit is None:

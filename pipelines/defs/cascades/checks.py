@@ -3,7 +3,6 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
 from pipelines.defs.cascades.assets import CASCADE_KEYS
 
 
@@ -11,7 +10,6 @@ from pipelines.defs.cascades.assets import CASCADE_KEYS
 def cascades_partition_adoptions(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Cascade sizes add up to the adoptions, and no child adopted before its parent."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         adoptions, in_cascades, backwards = con.execute(
             """
             SELECT (SELECT count(*) FROM adoptions), (SELECT coalesce(sum(size), 0) FROM cascades),

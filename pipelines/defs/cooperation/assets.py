@@ -6,7 +6,6 @@ import dataclasses
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
 from observatory.cooperation import CooperationConfig, run_cooperation
 from pipelines.defs.sql.assets import config_from
 from pipelines.tables import key_for, step, step_results, step_specs
@@ -36,7 +35,6 @@ CooperationRunConfig = config_from(CooperationConfig, [f.name for f in dataclass
 def cooperation(context: dg.AssetExecutionContext, config: CooperationRunConfig, duckdb: DuckDBResource):
     """Propensity score -> 1:1 caliper matching -> balance, outcomes, power, design sensitivity."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         result = run_cooperation(con, CooperationConfig(**config.model_dump()), build_marts=False)
         extra: dict = {name: {} for name in step("cooperation").tables}
         m = result.matcher

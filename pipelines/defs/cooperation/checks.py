@@ -3,7 +3,6 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
 from pipelines.defs.cooperation.assets import COOPERATION_KEYS
 
 SMD_THRESHOLD = 0.1
@@ -13,7 +12,6 @@ SMD_THRESHOLD = 0.1
 def balance_after_matching(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Every covariate's standardised mean difference after matching is below 0.1."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         rows = con.execute("SELECT covariate, smd_before, smd_after FROM cooperation_balance ORDER BY covariate").fetchall()
     flagged = [c for c, _, after in rows if after is not None and abs(after) > SMD_THRESHOLD]
     return dg.AssetCheckResult(

@@ -98,7 +98,6 @@ def raw_tables(context: dg.AssetExecutionContext, config: IngestConfig, duckdb: 
         raise dg.Failure(f"mode must be ingest, replace or remove, not {config.mode!r}")
     report = None
     with duckdb.get_connection() as con:
-        _db.configure(con)
         _db.ensure_schema(con)
         if config.mode in ("replace", "remove"):
             removed = remove_drop(con, drop)

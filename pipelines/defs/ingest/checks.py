@@ -3,7 +3,6 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
 from pipelines.tables import key_for
 
 # A share of quarantined records above this is worth a warning: the drop may not follow the contract.
@@ -14,7 +13,6 @@ QUARANTINE_WARN_SHARE = 0.05
 def quarantine_share(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """How many records went to quarantine, by entity and reason; warns above 5% of what was read."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         by_reason = con.execute(
             "SELECT entity || ': ' || reason, count(*) FROM quarantine GROUP BY ALL ORDER BY ALL"
         ).fetchall()

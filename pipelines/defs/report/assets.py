@@ -30,7 +30,6 @@ def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.Mate
     """Write findings.json and index.html for every analysis that has run."""
     out = reports_dir()
     with duckdb.get_connection() as con:
-        _db.configure(con)
         # The run's configuration (seeds, thresholds, bootstrap sizes) is what a reader needs to rerun it.
         parameters = {"dagster_run_id": context.run.run_id, "run_config": context.run.run_config}
         html = write_report(con, out, parameters=parameters)

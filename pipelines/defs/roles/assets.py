@@ -4,7 +4,6 @@ activity marts of `sql/marts/`."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
 from observatory.roles import run_roles
 from pipelines.tables import key_for, step_results, step_specs
 
@@ -36,7 +35,6 @@ class RolesConfig(dg.Config):
 def roles(context: dg.AssetExecutionContext, config: RolesConfig, duckdb: DuckDBResource):
     """Features -> k-means over k with silhouette, BIC, stability and sizes -> role tables."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         result = run_roles(con, k_range=range(config.k_min, config.k_max + 1), min_share=config.min_share,
                            betweenness_sources=config.betweenness_sources, seed=config.seed,
                            progress=context.log.info, build_marts=False)

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db, _status
+from observatory import _status
 from pipelines.defs.roles.assets import ROLE_KEYS
 
 
@@ -11,7 +11,6 @@ from pipelines.defs.roles.assets import ROLE_KEYS
 def roles_not_degenerate(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """The chosen clustering has no cluster under the minimum share and is stable across seeds."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         status = _status.read(con).get("roles")
         if status and not status["estimable"]:
             # Nothing was clustered, so nothing is degenerate; the asset says why.
@@ -31,7 +30,6 @@ def roles_not_degenerate(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 def features_cover_active_agents(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Every active agent has a feature row and no feature is missing where it must be defined."""
     with duckdb.get_connection() as con:
-        _db.configure(con)
         active, featured, missing = con.execute(
             """
             SELECT (SELECT count(*) FROM agent_activity WHERE active),

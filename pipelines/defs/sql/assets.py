@@ -65,7 +65,6 @@ def _asset(model: SqlModel) -> dg.AssetsDefinition:
     def sql_asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         config = getattr(context.op_execution_context, "op_config", None) or {}
         with duckdb.get_connection() as con:
-            _db.configure(con)
             _db.ensure_bookkeeping(con)
             extra = {}
             if model.name in _db.CLEAN_TABLES or model.name in CASCADE_TABLES:

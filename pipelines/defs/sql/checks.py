@@ -10,7 +10,7 @@ is a check of its own that waits for that table too.
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db, sqlmodels
+from observatory import sqlmodels
 from pipelines.tables import key_for
 
 
@@ -51,7 +51,6 @@ def _check(table: str, test: sqlmodels.TableTest) -> dg.AssetChecksDefinition:
                     additional_deps=[key_for(test.target)])
     def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
-            _db.configure(con)
             return check_result(con, table, test)
 
     return check
