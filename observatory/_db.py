@@ -249,14 +249,12 @@ def _chain(name: str) -> list[str]:
 def _sql_fingerprint(name: str) -> str:
     """A hash of the SQL that defines a clean table (its views and the macros): a changed definition means a full
     refresh."""
-    import hashlib
-
-    from .sqlmodels import catalogue
+    from .sqlmodels import catalogue, fingerprint
 
     models = catalogue()
     texts = [models[view].path.read_text() for view in _chain(name)]
     texts += [p.read_text() for p in sorted((sql_dir() / "macros").glob("*.sql"))]
-    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    return fingerprint(*texts)
 
 
 def refresh_clean_table(con, name: str, *, full: bool = False) -> int:

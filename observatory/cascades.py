@@ -60,13 +60,10 @@ def build_cascades(con, config: CascadeConfig | None = None, *, full: bool = Fal
 
 
 def _fingerprint(name: str, config: CascadeConfig) -> str:
-    import hashlib
+    from .sqlmodels import catalogue, fingerprint
 
-    from .sqlmodels import catalogue
-
-    model = catalogue()[name]
-    text = model.path.read_text() + repr(sorted(asdict(config).items()) if name == "item_mentions" else "")
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    configuration = repr(sorted(asdict(config).items())) if name == "item_mentions" else ""
+    return fingerprint(catalogue()[name].path.read_text(), configuration)
 
 
 def _state(con, name: str):

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["SqlModel", "TableTest", "catalogue", "build", "check", "reads_of", "renamed_sql", "test_sql"]
+__all__ = ["SqlModel", "TableTest", "catalogue", "build", "check", "fingerprint", "reads_of", "refresh", "renamed_sql",
+           "test_sql"]
 
 FOLDERS = {"staging": "view", "marts": "table", "views": "view"}
 
@@ -265,6 +266,29 @@ def build(con, name: str, variables: dict | None = None) -> int:
     for fragment in model.fragments:
         con.execute(f"INSERT INTO {name} {(model.path.parent / f'{fragment}.sql').read_text()}")
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
+
+def refresh(con, name: str, variables: dict | None = None) -> int:
+    """Bring one relation up to date the cheapest correct way; returns its row count. A clean table or a cascade
+    table is refreshed incrementally where it can be (observatory._db.refresh_clean_table,
+    observatory.cascades.refresh_cascade_table); anything else is rebuilt from its SQL."""
+    from . import _db
+    from .cascades import TABLES, CascadeConfig, refresh_cascade_table
+
+    if name in _db.CLEAN_TABLES:
+        return _db.refresh_clean_table(con, name)
+    if name in TABLES:
+        fields = CascadeConfig.__dataclass_fields__
+        config = CascadeConfig(**{k: v for k, v in (variables or {}).items() if k in fields})
+        return refresh_cascade_table(con, name, config)
+    return build(con, name, variables)
+
+
+def fingerprint(*texts: str) -> str:
+    """A short hash of definitions (SQL text, configuration): when it changes, an incremental table is rebuilt."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
 def renamed_sql(name: str, renames: dict[str, str]) -> str:

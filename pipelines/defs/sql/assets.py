@@ -15,10 +15,9 @@ import pydantic
 from dagster_duckdb import DuckDBResource
 
 from observatory import _db
-from observatory.cascades import TABLES as CASCADE_TABLES
-from observatory.cascades import CascadeConfig, refresh_cascade_table
+from observatory.cascades import CascadeConfig
 from observatory.cooperation import CooperationConfig
-from observatory.sqlmodels import SqlModel, build, catalogue
+from observatory.sqlmodels import SqlModel, build, catalogue, refresh
 from pipelines.defs.sql.checks import check_result, check_spec, runs_in_asset
 from pipelines.tables import OWNERS, deps_for, domain_of, group_for, key_for, spec_metadata, table_metadata
 
@@ -67,26 +66,20 @@ def _asset(model: SqlModel) -> dg.AssetsDefinition:
         with duckdb.get_connection() as con:
             _db.ensure_bookkeeping(con)
             extra = {}
-            if model.name in _db.CLEAN_TABLES or model.name in CASCADE_TABLES:
-                # incremental where it can be (only what the new drops changed), in one transaction
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    if model.name in CASCADE_TABLES:
-                        refresh_cascade_table(con, model.name, CascadeConfig(**{**_defaults(config_class), **config}))
-                    else:
-                        _db.refresh_clean_table(con, model.name)
-                    con.execute("COMMIT")
-                except Exception:
-                    con.execute("ROLLBACK")
-                    raise
-            elif model.layer == "views":
+            if model.layer == "views":
                 try:
                     build(con, model.name)
                 except Exception as exc:  # noqa: BLE001 - a view over an analysis that could not estimate
                     con.execute(f"DROP VIEW IF EXISTS {model.name}")
                     extra["not_created"] = dg.MetadataValue.text(str(exc).splitlines()[0])
-            else:
-                build(con, model.name, {**_defaults(config_class), **config})
+            else:  # incremental where the library can (clean and cascade tables), in one transaction
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    refresh(con, model.name, {**_defaults(config_class), **config})
+                    con.execute("COMMIT")
+                except Exception:
+                    con.execute("ROLLBACK")
+                    raise
             metadata = {**table_metadata(con, model.name, model.columns), **extra}
             checks = [check_result(con, model.name, t) for t in in_asset]
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
