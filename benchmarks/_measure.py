@@ -56,13 +56,14 @@ def simulated_database(workdir: Path, agents: int, seed: int = 7, **config) -> P
         return db
     drop = workdir / f"sim-{agents}-{seed}"
     started = time.perf_counter()
-    from observatory.simulate import SimulationConfig, simulate
+    from observatory.simulate.config import SimulationConfig
+    from observatory.simulate.run import simulate
 
     simulate(drop, SimulationConfig(n_agents=agents, seed=seed, **config))
     print(f"simulated {agents:,} agents in {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
-    from observatory import _db
-    from observatory.ingest import ingest_drop
+    from observatory import db as _db
+    from observatory.ingest.load import ingest_drop
 
     ingest_drop(drop, db)
     con = _db.connect(db)

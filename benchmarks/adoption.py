@@ -28,10 +28,11 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=2_000_000)
     args = parser.parse_args()
 
-    from observatory import _db
-    from observatory.adoption import build_adoption_panel
-    from observatory.cascades import build_cascades
-    from observatory.hazards import ExposureCurve, ExposureHazardModel, exposure_pairs_from_panel
+    from observatory import db as _db
+    from observatory.studies.adoption import build_adoption_panel
+    from observatory.studies.cascades import build_cascades
+    from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
+    from observatory.estimators.cox import ExposureHazardModel
 
     db = args.db or simulated_database(args.workdir or Path(tempfile.mkdtemp(prefix="adoption-bench-")), args.agents)
     con = _db.connect(db)
@@ -47,11 +48,11 @@ def main() -> None:
     covariates = [c for c in ("log_activity", "log_in_degree", "log_item_adopters_before", "item_age_days")
                   if panel[c].nunique() > 1]
     with Step("Cox, linear exposure", results):
-        linear = ExposureHazardModel("linear", covariates=covariates, max_rows=args.max_rows).fit(panel)
+        linear = ExposureHazardModel("linear", max_rows=args.max_rows).fit(panel, covariates=covariates)
     with Step("Cox, log(1 + exposures)", results):
-        ExposureHazardModel("log1p", covariates=covariates, max_rows=args.max_rows).fit(panel)
+        ExposureHazardModel("log1p", max_rows=args.max_rows).fit(panel, covariates=covariates)
     with Step("exposure curve and saturation test", results):
-        ExposureCurve().fit(exposure_pairs_from_panel(panel), hazard_model=linear)
+        ExposureCurve().fit(exposure_pairs_from_panel(panel), hazard_ratio_ci=linear.hazard_ratio_ci_)
     con.close()
     print_table(results)
     total = sum(seconds for _, seconds, _ in results[2:])

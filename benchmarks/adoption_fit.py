@@ -17,7 +17,8 @@ import resource
 import time
 import tracemalloc
 
-from observatory.hazards import ExposureCurve, ExposureHazardModel, exposure_pairs_from_panel, simulate_exposure_panel
+from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
+from observatory.estimators.cox import ExposureHazardModel, simulate_exposure_panel
 
 PLANTED_HAZARD_RATIO = 0.53
 # With the simulator's defaults (0.1 exposures per hour over 100 hours, baseline hazard 0.02 per hour) a pair
@@ -53,14 +54,14 @@ def main() -> None:
     print(f"panel: {len(panel):,} rows, {int(panel['event'].sum()):,} adoptions, "
           f"{panel['agent_id'].nunique():,} agents; planted hazard ratio {PLANTED_HAZARD_RATIO}")
 
-    full = measured("fit, whole panel", lambda: ExposureHazardModel(covariates=["activity"]).fit(panel))
+    full = measured("fit, whole panel", lambda: ExposureHazardModel().fit(panel, covariates=["activity"]))
     sampled = measured(
         f"fit, case-control to {args.max_rows:,} rows",
-        lambda: ExposureHazardModel(covariates=["activity"], max_rows=args.max_rows, seed=args.seed).fit(panel),
+        lambda: ExposureHazardModel(max_rows=args.max_rows, seed=args.seed).fit(panel, covariates=["activity"]),
     )
     curve = measured(
         "exposure curve + curvature test",
-        lambda: ExposureCurve().fit(exposure_pairs_from_panel(panel), hazard_model=full),
+        lambda: ExposureCurve().fit(exposure_pairs_from_panel(panel), hazard_ratio_ci=full.hazard_ratio_ci_),
     )
     tracemalloc.stop()
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/coverage.py [--societies 200] [--agents 3000] [--calibration 1000]
 
-Part 1 (`observatory.coverage`): N planted societies with seeds 1..N; for each 95% interval the share that
+Part 1 (`observatory.studies.coverage`): N planted societies with seeds 1..N; for each 95% interval the share that
 contains the planted value, with its exact binomial interval. Part 2: the share of goodness-of-fit p-values below
 0.1 on pure power-law samples (150 draws, alpha 2.5, 49 replicates each, so an exact test rejects 10%).
 """
@@ -22,9 +22,9 @@ import numpy as np  # noqa: E402
 from rich.progress import track  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from observatory import _powerlaw_core as core  # noqa: E402
-from observatory.coverage import run_coverage, summarise  # noqa: E402
-from observatory.powerlaw import PowerLawFit  # noqa: E402
+from observatory.estimators import _powerlaw_core as core  # noqa: E402
+from observatory.studies.coverage import run_coverage, summarise  # noqa: E402
+from observatory.estimators.powerlaw import PowerLawFit  # noqa: E402
 
 
 def run_coverage_with_progress(societies: int, agents: int):

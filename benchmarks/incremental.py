@@ -51,7 +51,8 @@ def main() -> None:
                        "OBSERVATORY_DB": str(work / "full.duckdb")})
     import dagster as dg
 
-    from observatory.simulate import SimulationConfig, simulate
+    from observatory.simulate.config import SimulationConfig
+    from observatory.simulate.run import simulate
     from pipelines.definitions import defs
     from pipelines.defs.ingest.assets import DROPS
 

@@ -77,7 +77,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "observatory.cli", "simulate", "--agents", str(args.agents),
                             "--out", str(drop)], check=True)
             print(f"simulated {args.agents:,} agents in {time.perf_counter() - started:.0f} s")
-        from observatory.ingest import discover_drop
+        from observatory.ingest.load import discover_drop
 
         comment_files = [str(f.path) for f in discover_drop(drop)[0] if f.entity.name == "comments"]
         parquet = all(f.endswith(".parquet") for f in comment_files)

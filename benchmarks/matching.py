@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from observatory.matching import PropensityMatcher
+from observatory.estimators.matching import PropensityMatcher
 
 
 def simulated_threads(n_treated: int, n_control: int, seed: int = 0) -> pd.DataFrame:
@@ -39,7 +39,7 @@ def main() -> None:
         for replace in (False, True):
             matcher = PropensityMatcher(exact="submolt", replace=replace, n_bootstrap=2_000, n_permutations=10_000)
             start = time.perf_counter()
-            matcher.fit(frame, "collaborative", covariates, outcome="quality", binary_outcome="success")
+            matcher.fit(frame, treatment="collaborative", covariates=covariates, outcome="quality", binary_outcome="success")
             elapsed = time.perf_counter() - start
             print(f"{n_treated:>8} {100_000:>9} {str(replace):>8} {matcher.n_matched_:>8} {elapsed:>8.2f}")
 

@@ -26,8 +26,8 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Pa
 import numpy as np  # noqa: E402
 import powerlaw  # noqa: E402
 
-from observatory import _powerlaw_core as core  # noqa: E402
-from observatory.powerlaw import PowerLawFit  # noqa: E402
+from observatory.estimators import _powerlaw_core as core  # noqa: E402
+from observatory.estimators.powerlaw import PowerLawFit  # noqa: E402
 
 
 def synthetic_sample(rng, data, model, n_tail):

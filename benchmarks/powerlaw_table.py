@@ -24,7 +24,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Pa
 import pandas as pd  # noqa: E402
 import powerlaw  # noqa: E402
 
-from observatory.powerlaw import PowerLawFit  # noqa: E402
+from observatory.estimators.powerlaw import PowerLawFit  # noqa: E402
 
 TABLE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "reference" / "clauset_2009_table_6_1.csv"
 

@@ -104,8 +104,8 @@ def main() -> None:
     parser.add_argument("--skip-networkx", action="store_true")
     args = parser.parse_args()
 
-    from observatory import _db
-    from observatory.roles import run_roles
+    from observatory import db as _db
+    from observatory.studies.roles import run_roles
 
     db = args.db or simulated_database(args.workdir or Path(tempfile.mkdtemp(prefix="roles-bench-")), args.agents)
     con = _db.connect(db)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from observatory.simulate import SimulationConfig, simulate  # noqa: E402
+from observatory.simulate.config import SimulationConfig
+from observatory.simulate.run import simulate  # noqa: E402
 
 
 def _peak_rss_mb() -> float:

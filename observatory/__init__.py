@@ -7,13 +7,15 @@ The public face. Names are imported on first use, so that `import observatory` (
 
 from __future__ import annotations
 
-import importlib
+import sys
+
+from observatory import _lazy
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     # database and ingest
-    "connect": "_db",
+    "connect": "db",
     "ingest_drop": "ingest",
     "IngestReport": "ingest",
     "IngestError": "ingest",
@@ -21,41 +23,47 @@ _EXPORTS = {
     "simulate": "simulate",
     "SimulationConfig": "simulate",
     "load_truth": "simulate",
-    # structural roles
-    "run_roles": "roles",
-    "RoleClustering": "roles",
-    "RolesResult": "roles",
-    "approximate_betweenness": "roles",
-    "compute_agent_features": "roles",
-    # cascades and power laws
-    "build_cascades": "cascades",
-    "CascadeConfig": "cascades",
-    "fit_cascade_sizes": "cascades",
-    "PowerLawFit": "powerlaw",
-    "fit_file": "powerlaw",
-    # adoption hazards
-    "run_adoption": "adoption",
-    "ExposureHazardModel": "hazards",
-    "ExposureCurve": "hazards",
-    # cooperation
-    "run_cooperation": "cooperation",
-    "CooperationConfig": "cooperation",
-    "PropensityMatcher": "matching",
+    # estimators: a DataFrame in, a fitted object out
+    "PowerLawFit": "estimators",
+    "ExposureHazardModel": "estimators",
+    "ExposureCurve": "estimators",
+    "PropensityMatcher": "estimators",
+    "RoleClustering": "estimators",
+    # studies: SQL marts -> estimator -> result tables
+    "run_roles": "studies",
+    "RolesResult": "studies",
+    "approximate_betweenness": "studies",
+    "compute_agent_features": "studies",
+    "build_cascades": "studies",
+    "CascadeConfig": "studies",
+    "fit_cascade_sizes": "studies",
+    "fit_file": "studies",
+    "run_adoption": "studies",
+    "run_cooperation": "studies",
+    "CooperationConfig": "studies",
     # findings and report
     "collect_findings": "report",
     "write_report": "report",
 }
 
+# Modules that moved when the library was split into estimators and studies: their old paths still import, and
+# each name warns where it lives now.
+_MOVED = {
+    "observatory._db": ("observatory.db",),
+    "observatory._contract": ("observatory.contract",),
+    "observatory._estimator": ("observatory.estimators.base",),
+    "observatory.hazards": ("observatory.estimators.cox", "observatory.estimators.exposure_curve"),
+    "observatory.matching": ("observatory.estimators.matching",),
+    "observatory.powerlaw": ("observatory.estimators.powerlaw", "observatory.studies.powerlaw"),
+    "observatory.roles": ("observatory.studies.roles", "observatory.estimators.roles"),
+    "observatory.cascades": ("observatory.studies.cascades", "observatory.studies.powerlaw"),
+    "observatory.adoption": ("observatory.studies.adoption",),
+    "observatory.cooperation": ("observatory.studies.cooperation",),
+    "observatory.coverage": ("observatory.studies.coverage",),
+}
+
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'observatory' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)
+if not any(isinstance(finder, _lazy.MovedModules) for finder in sys.meta_path):
+    sys.meta_path.append(_lazy.MovedModules(_MOVED))

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import _db
+from observatory import db as _db
 
 app = typer.Typer(
     help="The Molt Observatory: structural roles, cascades, adoption hazards and cooperation in agent societies.",
@@ -66,7 +66,7 @@ def _connect_existing(db: Optional[Path], *, read_only: bool):
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """An analysis that is not estimable says so in one line, not with the source line that warned."""
-    from ._status import NotEstimableWarning
+    from observatory._status import NotEstimableWarning
 
     if issubclass(category, NotEstimableWarning):
         console.print(f"[yellow]{message}[/]")
@@ -105,7 +105,7 @@ def ingest(
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Ingest a drop: good rows land in the raw tables, bad rows in quarantine; re-running changes nothing."""
-    from .ingest import IngestError, ingest_drop
+    from observatory.ingest.load import IngestError, ingest_drop
 
     with _spinner() as progress:
         task = progress.add_task(f"ingest {drop}", total=None, status="")
@@ -153,9 +153,10 @@ def run(
     """Your own data in one command: ingest the drops, run every analysis in order, write the report."""
     from rich.progress import MofNCompleteColumn
 
-    from .ingest import IngestError, ingest_drop
-    from .report import planted_truth, write_report
-    from .steps import ordered
+    from observatory.ingest.load import IngestError, ingest_drop
+    from observatory.report.findings import planted_truth
+    from observatory.report.html import write_report
+    from observatory.steps import ordered
 
     missing = [str(d) for d in drops if not Path(d).exists()]
     if missing:
@@ -242,8 +243,8 @@ def simulate(
                                     "save them: a post detail per post with its comment tree, profiles, submolts)."),
 ) -> None:
     """Simulate a Moltbook-like society with planted ground truth, written as a contract drop."""
-    from .simulate import SimulationConfig
-    from .simulate import simulate as run_simulation
+    from observatory.simulate.config import SimulationConfig
+    from observatory.simulate.run import simulate as run_simulation
 
     try:
         config = SimulationConfig(n_agents=agents, seed=seed, fmt=fmt, shape=shape, bad_rate=bad_rate, n_drops=drops,
@@ -343,7 +344,7 @@ def roles(
     seed: int = typer.Option(0, help="Seed of every random step."),
 ) -> None:
     """Structural roles: reply graph, agent features, k selection in the open, core-periphery."""
-    from .roles import run_roles
+    from observatory.studies.roles import run_roles
 
     con = _open(db)
     try:
@@ -368,7 +369,8 @@ def cascades(
     memes: bool = typer.Option(False, "--memes", help="Also treat recurring word n-grams as items."),
 ) -> None:
     """Cascades: items, adoptions, exposures, trees, and the power-law fit of cascade sizes."""
-    from .cascades import CascadeConfig, build_cascades, cascade_summary, fit_cascade_sizes
+    from observatory.studies.cascades import CascadeConfig, build_cascades, cascade_summary
+    from observatory.studies.powerlaw import fit_cascade_sizes
 
     con = _open(db)
     try:
@@ -402,7 +404,8 @@ def powerlaw(
     json_output: bool = typer.Option(False, "--json", help="Print the fit as JSON."),
 ) -> None:
     """Fit a power law to your own data: alpha, xmin, KS, bootstrap p-value, likelihood-ratio tests."""
-    from .powerlaw import PowerLawFit, read_values
+    from observatory.estimators.powerlaw import PowerLawFit
+    from observatory.studies.powerlaw import read_values
 
     try:
         values = read_values(file)
@@ -429,8 +432,8 @@ def adoption(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Adoption hazards: exposure panel, Cox models (linear and log1p exposure), exposure curve, verdict."""
-    from .adoption import run_adoption
-    from .cascades import build_cascades
+    from observatory.studies.adoption import run_adoption
+    from observatory.studies.cascades import build_cascades
 
     con = _open(db)
     try:
@@ -456,7 +459,7 @@ def cooperation(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Cooperation: multi-agent task threads against a matched single-agent baseline, with balance and power."""
-    from .cooperation import CooperationConfig, run_cooperation
+    from observatory.studies.cooperation import CooperationConfig, run_cooperation
 
     con = _open(db)
     try:
@@ -477,7 +480,7 @@ def report(
     csv: bool = typer.Option(False, "--csv", help="Also export CSV copies of tables above 100,000 rows."),
 ) -> None:
     """Write findings.json and the self-contained HTML report from what the database holds."""
-    from .report import write_report
+    from observatory.report.html import write_report
 
     con = _open(db)
     try:

@@ -94,7 +94,7 @@ class SqlModel:
 
 
 def _sql_dir() -> Path:
-    from ._db import sql_dir
+    from observatory.db import sql_dir
 
     return sql_dir()
 
@@ -202,7 +202,7 @@ def _macros(root: Path) -> dict[str, frozenset[str]]:
 
 @lru_cache(maxsize=4)
 def _catalogue(root: str, stamp: tuple) -> dict[str, SqlModel]:
-    from ._db import CLEAN_TABLES
+    from observatory.db import CLEAN_TABLES
 
     folder = Path(root)
     macros = _macros(folder)
@@ -237,8 +237,8 @@ def _catalogue(root: str, stamp: tuple) -> dict[str, SqlModel]:
 
 def _external() -> set[str]:
     """Relations `sql/` reads that the ingest writes (raw tables and the ingest's bookkeeping) or Python steps do."""
-    from ._contract import ENTITIES
-    from .steps import PYTHON_TABLES
+    from observatory.contract import ENTITIES
+    from observatory.steps import PYTHON_TABLES
 
     return {e.raw_table for e in ENTITIES} | {"ingest_drops", "ingest_log", "quarantine_rows"} | set(PYTHON_TABLES)
 
@@ -270,13 +270,13 @@ def build(con, name: str, variables: dict | None = None) -> int:
 
 def refresh(con, name: str, variables: dict | None = None) -> int:
     """Bring one relation up to date the cheapest correct way; returns its row count. A clean table or a cascade
-    table is refreshed incrementally where it can be (observatory._db.refresh_clean_table,
-    observatory.cascades.refresh_cascade_table); anything else is rebuilt from its SQL."""
-    from . import _db
-    from .cascades import TABLES, CascadeConfig, refresh_cascade_table
+    table is refreshed incrementally where it can be (observatory.db.refresh_clean_table,
+    observatory.studies.cascades.refresh_cascade_table); anything else is rebuilt from its SQL."""
+    from observatory import db
+    from observatory.studies.cascades import TABLES, CascadeConfig, refresh_cascade_table
 
-    if name in _db.CLEAN_TABLES:
-        return _db.refresh_clean_table(con, name)
+    if name in db.CLEAN_TABLES:
+        return db.refresh_clean_table(con, name)
     if name in TABLES:
         fields = CascadeConfig.__dataclass_fields__
         config = CascadeConfig(**{k: v for k, v in (variables or {}).items() if k in fields})
@@ -311,7 +311,7 @@ def renamed_sql(name: str, renames: dict[str, str]) -> str:
 
 def test_sql(table: str, test: TableTest) -> str:
     """A query returning (rows breaking the test, rows tested) for one declared test on `table`."""
-    from ._db import quote
+    from observatory.db import quote
 
     t = quote(table)
     cols = [quote(c) for c in test.columns]

@@ -29,28 +29,28 @@ class Step:
 
 
 def _agent_activity(con, progress, options):
-    from . import _db
+    from observatory import db
 
-    rows = _db.build_table(con, "agent_activity")
+    rows = db.build_table(con, "agent_activity")
     return f"{rows:,} agents"
 
 
 def _roles(con, progress, options):
-    from .roles import run_roles
+    from observatory.studies.roles import run_roles
 
     result = run_roles(con, seed=options.get("seed", 0), progress=progress)
     return f"k = {result.k}, silhouette {result.silhouette:.3f}" if result.k else "not estimable"
 
 
 def _cascades(con, progress, options):
-    from .cascades import build_cascades
+    from observatory.studies.cascades import build_cascades
 
     counts = build_cascades(con)
     return ", ".join(f"{n:,} {name}" for name, n in counts.items() if name in ("cascades", "adoptions"))
 
 
 def _powerlaw(con, progress, options):
-    from .cascades import fit_cascade_sizes
+    from observatory.studies.powerlaw import fit_cascade_sizes
 
     fit = fit_cascade_sizes(con, n_bootstrap=options.get("bootstrap", 1000), seed=options.get("seed", 0),
                             progress=lambda step, done, total: progress(f"{step} {done:,}/{total:,}"))
@@ -58,7 +58,7 @@ def _powerlaw(con, progress, options):
 
 
 def _adoption(con, progress, options):
-    from .adoption import run_adoption
+    from observatory.studies.adoption import run_adoption
 
     result = run_adoption(con, seed=options.get("seed", 0), progress=progress)
     model = result.linear
@@ -66,7 +66,7 @@ def _adoption(con, progress, options):
 
 
 def _cooperation(con, progress, options):
-    from .cooperation import CooperationConfig, run_cooperation
+    from observatory.studies.cooperation import CooperationConfig, run_cooperation
 
     result = run_cooperation(con, CooperationConfig(seed=options.get("seed", 0)))
     m = result.matcher

@@ -111,9 +111,9 @@ def _print_finished_steps(instance, run_id: str, seen: int) -> int:
 
 
 def _write_event_log(instance, run_id: str) -> Path:
-    from observatory import _db
+    from observatory import db
 
-    folder = _db.default_db_path().parent / "logs"
+    folder = db.default_db_path().parent / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run_id}.log"
     lines = []
@@ -127,16 +127,16 @@ def _write_event_log(instance, run_id: str) -> Path:
 
 
 def _print_headline() -> None:
-    from observatory import _db
+    from observatory import db
     from observatory.cli import print_headline
-    from observatory.report import planted_truth
+    from observatory.report.findings import planted_truth
 
-    path = _db.default_db_path()
+    path = db.default_db_path()
     if not path.is_file():
         return
-    con = _db.connect(path, read_only=True)
+    con = db.connect(path, read_only=True)
     try:
-        if _db.table_exists(con, "headline"):
+        if db.table_exists(con, "headline"):
             simulated = planted_truth(con)
             print_headline(con.execute("SELECT * FROM headline ORDER BY position").df(),
                            (simulated or {}).get("values"))

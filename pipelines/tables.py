@@ -14,8 +14,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from observatory import _db
-from observatory._contract import ENTITIES
+from observatory import db
+from observatory.contract import ENTITIES
 from observatory.sqlmodels import SqlModel, catalogue
 from observatory.steps import STEPS
 
@@ -79,7 +79,7 @@ def display(value):
 def table_metadata(con, table: str, descriptions: dict[str, str] | None = None) -> dict:
     """`dagster/row_count` and `dagster/column_schema` of a table as it now is in DuckDB (0 and none if absent:
     a step that could not estimate removes its result tables rather than leave an empty one)."""
-    if not _db.table_exists(con, table):
+    if not db.table_exists(con, table):
         return {"dagster/row_count": dg.MetadataValue.int(0), "exists": False}
     descriptions = descriptions or {}
     columns = con.execute(
@@ -87,7 +87,7 @@ def table_metadata(con, table: str, descriptions: dict[str, str] | None = None) 
         "ORDER BY column_index", [table]).fetchall()
     schema = dg.TableSchema(columns=[dg.TableColumn(name, str(typ), description=descriptions.get(name))
                                      for name, typ in columns])
-    return {"dagster/row_count": dg.MetadataValue.int(int(_db.row_count(con, table))),
+    return {"dagster/row_count": dg.MetadataValue.int(int(db.row_count(con, table))),
             "dagster/column_schema": schema}
 
 
@@ -118,8 +118,8 @@ def step_specs(step_name: str, descriptions: dict[str, str]) -> list[dg.AssetSpe
 
 def step_results(con, step_name: str, extra: dict[str, dict] | None = None, plots: dict[str, str] | None = None):
     """A MaterializeResult per result table of a step: its row count and schema, the given extra metadata (floats
-    rounded for display), and the named chart of `observatory._charts` inline where `plots` gives one."""
-    from observatory._charts import markdown_image
+    rounded for display), and the named chart of `observatory.report.charts` inline where `plots` gives one."""
+    from observatory.report.charts import markdown_image
 
     extra = {table: dict(values) for table, values in (extra or {}).items()}
     for table, chart in (plots or {}).items():

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from observatory import _db
-from observatory.simulate import SimulationConfig, load_truth, simulate
+from observatory import db as _db
+from observatory.simulate.config import SimulationConfig, load_truth
+from observatory.simulate.run import simulate
 
 
 @dataclass
@@ -26,12 +27,13 @@ class AnalysedSociety:
 def society(tmp_path_factory) -> AnalysedSociety:
     """The demo society (20,000 agents, seed 7, 0.1% injected bad records) through ingest and every analysis, as
     `make demo` runs them."""
-    from observatory.adoption import run_adoption
-    from observatory.cascades import build_cascades, fit_cascade_sizes
-    from observatory.cooperation import run_cooperation
-    from observatory.ingest import ingest_drop
-    from observatory.report import write_report
-    from observatory.roles import run_roles
+    from observatory.studies.adoption import run_adoption
+    from observatory.studies.cascades import build_cascades
+    from observatory.studies.powerlaw import fit_cascade_sizes
+    from observatory.studies.cooperation import run_cooperation
+    from observatory.ingest.load import ingest_drop
+    from observatory.report.html import write_report
+    from observatory.studies.roles import run_roles
 
     root = tmp_path_factory.mktemp("society")
     drop, db = root / "drop", root / "obs.duckdb"

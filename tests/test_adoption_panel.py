@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from observatory import _db
+from observatory import db as _db
 
 from .test_cascades import build_hand_log
 

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from observatory import _db
-from observatory.cascades import CascadeConfig, build_cascades
-from observatory.ingest import ingest_drop
+from observatory import db as _db
+from observatory.studies.cascades import CascadeConfig, build_cascades
+from observatory.ingest.load import ingest_drop
 
 from .test_ingest import write_jsonl
 

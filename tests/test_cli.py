@@ -62,7 +62,7 @@ def test_ingest_reports_where_rows_went_and_fails_cleanly(tmp_path):
 
 def test_powerlaw_method_selects_the_procedure(tmp_path):
     """`--method plfit` runs Clauset's plfit.m procedure: discrete alpha on the 0.01 grid, as PowerLawFit does."""
-    from observatory.powerlaw import PowerLawFit
+    from observatory.estimators.powerlaw import PowerLawFit
 
     values = np.random.default_rng(9).zipf(2.3, size=2000)
     path = tmp_path / "sizes.txt"
@@ -130,7 +130,8 @@ def test_report_on_an_ingest_only_database_marks_what_is_not_computed(small_drop
 
 
 def test_a_failing_report_leaves_the_previous_one_intact(tmp_path, monkeypatch):
-    from observatory import _db, report as report_module
+    from observatory import db as _db
+    from observatory.report import html as report_module
 
     con = _db.connect(tmp_path / "obs.duckdb")
     _db.ensure_schema(con)

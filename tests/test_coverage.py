@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from observatory.coverage import run_coverage, summarise
+from observatory.studies.coverage import run_coverage, summarise
 
 SOCIETIES = 30
 

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from observatory._estimator import Estimator, NotFittedError
-from observatory.hazards import ExposureCurve, ExposureHazardModel, simulate_exposure_panel
-from observatory.matching import PropensityMatcher
-from observatory.powerlaw import PowerLawFit
-from observatory.roles import RoleClustering
+from observatory.estimators.base import Estimator, NotFittedError
+from observatory.estimators.exposure_curve import ExposureCurve
+from observatory.estimators.cox import ExposureHazardModel, simulate_exposure_panel
+from observatory.estimators.matching import PropensityMatcher
+from observatory.estimators.powerlaw import PowerLawFit
+from observatory.estimators.roles import RoleClustering
 
 from .test_hazards import planted_exposure_pairs
 
@@ -36,13 +37,14 @@ def _roles_data():
 CASES = {
     "PowerLawFit": (lambda: PowerLawFit(discrete=True, n_bootstrap=20, seed=0),
                     lambda m: m.fit((np.random.default_rng(1).pareto(1.5, 800) + 1).round() + 1)),
-    "ExposureHazardModel": (lambda: ExposureHazardModel(covariates=["activity"]),
+    "ExposureHazardModel": (lambda: ExposureHazardModel(),
                             lambda m: m.fit(simulate_exposure_panel(n_pairs=300, hazard_ratio=0.6,
-                                                                    baseline_hazard=0.05, window=50.0, seed=2))),
+                                                                    baseline_hazard=0.05, window=50.0, seed=2),
+                                            covariates=["activity"])),
     "ExposureCurve": (lambda: ExposureCurve(max_exposures=5),
                       lambda m: m.fit(planted_exposure_pairs(-2.5, 0.3, -0.02, n_pairs=2000))),
     "PropensityMatcher": (lambda: PropensityMatcher(n_bootstrap=50, n_permutations=0, compare_designs=False),
-                          lambda m: m.fit(_matching_data(), "t", ["a", "b"], outcome="y")),
+                          lambda m: m.fit(_matching_data(), treatment="t", covariates=["a", "b"], outcome="y")),
     "RoleClustering": (lambda: RoleClustering(k_range=range(2, 5), seed=0, name_clusters=False),
                        lambda m: m.fit(_roles_data())),
 }

@@ -35,8 +35,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from observatory import _db  # noqa: E402
-from observatory.ingest import IngestError, ingest_drop  # noqa: E402
+from observatory import db as _db  # noqa: E402
+from observatory.ingest.load import IngestError, ingest_drop  # noqa: E402
 
 from .test_ingest import AGENTS, COMMENTS_API, POSTS_API, flat_comments, flat_posts, write_csv  # noqa: E402
 

@@ -23,14 +23,8 @@ from lifelines.utils import concordance_index
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
-from observatory.hazards import (
-    ExposureCurve,
-    ExposureHazardModel,
-    exposure_pairs_from_panel,
-    risk_set_concordance,
-    saturation_verdict,
-    simulate_exposure_panel,
-)
+from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel, saturation_verdict
+from observatory.estimators.cox import ExposureHazardModel, risk_set_concordance, simulate_exposure_panel
 
 ROSSI_TERMS = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
 
@@ -48,9 +42,10 @@ def rossi_panel(rossi):
     )
 
 
-def rossi_model(**kwargs):
+def fit_rossi(panel, **kwargs):
     # The exposure slot must hold a column >= 1; age (17 to 44) is one. Every term is reported all the same.
-    return ExposureHazardModel(exposure_col="age", covariates=["fin", "race", "wexp", "mar", "paro", "prio"], **kwargs)
+    return ExposureHazardModel(**kwargs).fit(panel, exposure_col="age",
+                                             covariates=["fin", "race", "wexp", "mar", "paro", "prio"])
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +70,7 @@ def test_rossi_reproduces_documented_coefficients_and_concordance(rossi, rossi_p
     # method). Breslow ties give different numbers on these data (49 distinct weeks for 114 arrests).
     documented = {"fin": -0.3794, "age": -0.0574, "race": 0.3139, "wexp": -0.1498, "mar": -0.4337,
                   "paro": -0.0849, "prio": 0.0915}
-    model = rossi_model().fit(rossi_panel)
+    model = fit_rossi(rossi_panel)
     for term, coef in documented.items():
         assert model.params_[term] == pytest.approx(coef, abs=1e-3)
     assert model.concordance_ == pytest.approx(0.64, abs=0.005)
@@ -98,7 +93,7 @@ def test_rossi_breslow_ties_and_robust_errors_match_statsmodels(rossi, rossi_pan
     result = PHReg(rossi["week"].to_numpy(float), x, status=rossi["arrest"].to_numpy(), ties="breslow").fit(
         groups=np.arange(len(rossi))
     )
-    model = rossi_model(ties="breslow").fit(rossi_panel)
+    model = fit_rossi(rossi_panel, ties="breslow")
     np.testing.assert_allclose(model.params_.to_numpy(), result.params, rtol=1e-6)
     np.testing.assert_allclose(model.standard_errors_.to_numpy(), result.bse, rtol=1e-6)
 
@@ -106,9 +101,9 @@ def test_rossi_breslow_ties_and_robust_errors_match_statsmodels(rossi, rossi_pan
 def test_efron_score_residuals_sum_to_the_score_on_tied_data(rossi_panel):
     # At the maximum the score is zero; the Efron-form residuals must add up to it even with 114 deaths on 49 weeks
     # (Breslow-form residuals around an Efron fit do not: statsmodels' differ from ours by 0.6% in SE on Rossi).
-    from observatory.hazards import _CountingProcessCox
+    from observatory.estimators.cox import _CountingProcessCox
 
-    model = rossi_model().fit(rossi_panel)
+    model = fit_rossi(rossi_panel)
     assert np.all(np.linalg.eigvalsh(model.variance_matrix_.to_numpy()) > 0)
 
     x = rossi_panel[["age", "fin", "race", "wexp", "mar", "paro", "prio"]].to_numpy(float)
@@ -133,7 +128,7 @@ def test_rossi_proportional_hazards_test_matches_lifelines(rossi, rossi_panel):
     # distinct weeks). Known result: age and wexp violate PH.
     lifelines_fit = CoxPHFitter().fit(rossi, "week", "arrest")
     reference = proportional_hazard_test(lifelines_fit, rossi, time_transform=average_rank_of_deaths).summary
-    model = rossi_model().fit(rossi_panel)
+    model = fit_rossi(rossi_panel)
     np.testing.assert_allclose(model.ph_test_.loc[ROSSI_TERMS, "test_statistic"],
                                reference.loc[ROSSI_TERMS, "test_statistic"], rtol=1e-6)
     np.testing.assert_allclose(model.ph_test_.loc[ROSSI_TERMS, "p"], reference.loc[ROSSI_TERMS, "p"], rtol=1e-5)
@@ -142,10 +137,10 @@ def test_rossi_proportional_hazards_test_matches_lifelines(rossi, rossi_panel):
 
 def test_proportional_hazards_test_does_not_depend_on_row_order(rossi_panel):
     """Tied event times take their average rank: shuffling the rows changes neither the fit nor the PH test."""
-    model = rossi_model().fit(rossi_panel)
+    model = fit_rossi(rossi_panel)
     for seed in range(3):
         shuffled = rossi_panel.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-        again = rossi_model().fit(shuffled)
+        again = fit_rossi(shuffled)
         np.testing.assert_allclose(again.params_, model.params_, rtol=1e-9)
         np.testing.assert_allclose(again.ph_test_["p"], model.ph_test_["p"], rtol=1e-9, atol=1e-15)
 
@@ -163,7 +158,7 @@ def test_splitting_intervals_changes_nothing(rossi_panel):
         pieces.append(piece)
     split = pd.concat(pieces, ignore_index=True)
     assert len(split) > 3 * len(rossi_panel)
-    whole, cut = rossi_model().fit(rossi_panel), rossi_model().fit(split)
+    whole, cut = fit_rossi(rossi_panel), fit_rossi(split)
     np.testing.assert_allclose(cut.params_, whole.params_, rtol=1e-9)
     np.testing.assert_allclose(cut.standard_errors_, whole.standard_errors_, rtol=1e-9)
     assert cut.concordance_ == pytest.approx(whole.concordance_, abs=1e-12)
@@ -183,7 +178,7 @@ def test_lifelines_entry_col_equals_time_varying_fitter_and_ours(small_panel):
     np.testing.assert_allclose(entry_fit.params_, tv_fit.params_, rtol=1e-7)
     np.testing.assert_allclose(entry_fit.standard_errors_, tv_fit.standard_errors_, rtol=1e-6)
 
-    ours = ExposureHazardModel(covariates=["activity"], cluster_col=None).fit(small_panel)
+    ours = ExposureHazardModel().fit(small_panel, covariates=["activity"], cluster_col=None)
     np.testing.assert_allclose(ours.params_.to_numpy(), entry_fit.params_.to_numpy(), rtol=1e-6)
     np.testing.assert_allclose(ours.standard_errors_.to_numpy(), entry_fit.standard_errors_.to_numpy(), rtol=1e-6)
     assert ours.log_likelihood_ == pytest.approx(entry_fit.log_likelihood_, rel=1e-9)
@@ -222,7 +217,7 @@ def test_clustered_errors_on_entry_time_data_match_statsmodels():
     x = panel[["exposures", "activity"]].to_numpy(float)
     result = PHReg(panel["stop"].to_numpy(), x, status=panel["event"].to_numpy(),
                    entry=panel["start"].to_numpy() + 1e-6, ties="breslow").fit(groups=panel["agent_id"].to_numpy())
-    ours = ExposureHazardModel(covariates=["activity"], ties="breslow").fit(panel)
+    ours = ExposureHazardModel(ties="breslow").fit(panel, covariates=["activity"])
     np.testing.assert_allclose(ours.params_.to_numpy(), result.params, rtol=1e-6)
     np.testing.assert_allclose(ours.standard_errors_.to_numpy(), result.bse, rtol=1e-6)
     assert ours.n_clusters_ == panel["agent_id"].nunique()
@@ -245,7 +240,7 @@ def test_two_way_clustered_errors_are_cameron_gelbach_miller_from_statsmodels_on
     pair = panel.groupby(["agent_id", "item_id"]).ngroup().to_numpy()
     expected = (statsmodels_cov(panel["agent_id"].to_numpy()) + statsmodels_cov(panel["item_id"].to_numpy())
                 - statsmodels_cov(pair))
-    ours = ExposureHazardModel(covariates=["activity"], ties="breslow", cluster_col=("agent_id", "item_id")).fit(panel)
+    ours = ExposureHazardModel(ties="breslow").fit(panel, covariates=["activity"], cluster_col=("agent_id", "item_id"))
     np.testing.assert_allclose(ours.variance_matrix_.to_numpy(), expected, rtol=1e-6)
     assert ours.n_clusters_by_ == {"agent_id": panel["agent_id"].nunique(), "item_id": 5}
     assert ours.to_dict()["standard_errors"] == "robust, clustered by agent_id and item_id"
@@ -255,8 +250,8 @@ def test_lifelines_engine_agrees_including_penalty_and_log1p(small_panel):
     # lifelines stops Newton-Raphson at a relative log-likelihood change of 1e-9, we at a Newton decrement of 1e-10:
     # the estimates agree to ~1e-5 and ours is never the lower (penalised) log-likelihood.
     for kwargs in ({}, {"penalizer": 0.05}, {"exposure_transform": "log1p"}):
-        numpy_fit = ExposureHazardModel(covariates=["activity"], **kwargs).fit(small_panel)
-        lifelines_fit = ExposureHazardModel(covariates=["activity"], engine="lifelines", **kwargs).fit(small_panel)
+        numpy_fit = ExposureHazardModel(**kwargs).fit(small_panel, covariates=["activity"])
+        lifelines_fit = ExposureHazardModel(engine="lifelines", **kwargs).fit(small_panel, covariates=["activity"])
         np.testing.assert_allclose(numpy_fit.params_, lifelines_fit.params_, rtol=1e-4)
         np.testing.assert_allclose(numpy_fit.standard_errors_, lifelines_fit.standard_errors_, rtol=1e-4)
         assert numpy_fit.log_likelihood_ >= lifelines_fit.log_likelihood_ - 1e-9
@@ -267,14 +262,14 @@ def test_lifelines_engine_agrees_including_penalty_and_log1p(small_panel):
         duration_col="stop", event_col="event", entry_col="start",
         fit_options={"precision": 1e-12, "r_precision": 1e-15},
     )
-    log1p_fit = ExposureHazardModel(covariates=["activity"], exposure_transform="log1p").fit(small_panel)
+    log1p_fit = ExposureHazardModel(exposure_transform="log1p").fit(small_panel, covariates=["activity"])
     assert log1p_fit.coef_ == pytest.approx(reference.params_["lk"], rel=1e-6)
     assert log1p_fit.params_.index[0] == "log1p(exposures)"
 
 
 def test_penalty_shrinks_towards_zero(small_panel):
-    free = ExposureHazardModel(covariates=["activity"]).fit(small_panel)
-    shrunk = ExposureHazardModel(covariates=["activity"], penalizer=1.0).fit(small_panel)
+    free = ExposureHazardModel().fit(small_panel, covariates=["activity"])
+    shrunk = ExposureHazardModel(penalizer=1.0).fit(small_panel, covariates=["activity"])
     assert np.all(np.abs(shrunk.params_) < np.abs(free.params_))
 
 
@@ -309,7 +304,7 @@ def test_confounding_by_activity_fakes_saturation_and_the_covariate_removes_it()
     panel = simulate_exposure_panel(n_pairs=8000, hazard_ratio=1.0, baseline_hazard=0.02, window=50.0,
                                     activity_exposure_effect=0.8, activity_hazard_effect=-0.8, seed=0)
     exposure_only = ExposureHazardModel().fit(panel)
-    adjusted = ExposureHazardModel(covariates=["activity"]).fit(panel)
+    adjusted = ExposureHazardModel().fit(panel, covariates=["activity"])
     assert exposure_only.hazard_ratio_ci_[1] < 0.9
     assert adjusted.hazard_ratio_ci_[0] < 1 < adjusted.hazard_ratio_ci_[1]
     assert adjusted.params_["activity"] == pytest.approx(-0.8, abs=0.1)
@@ -502,7 +497,7 @@ def test_verdict_on_planted_curves():
 
 def test_verdict_from_the_hazard_model(saturating_panel):
     model = ExposureHazardModel().fit(saturating_panel)
-    curve = ExposureCurve().fit(exposure_pairs_from_panel(saturating_panel), hazard_model=model)
+    curve = ExposureCurve().fit(exposure_pairs_from_panel(saturating_panel), hazard_ratio_ci=model.hazard_ratio_ci_)
     assert curve.verdict_ == "saturating"
     assert "hazard ratio interval" in curve.verdict_reason_
 
@@ -551,9 +546,9 @@ def test_malformed_panels_are_refused(changes, message):
 
 def test_missing_columns_and_constant_terms_are_refused():
     with pytest.raises(ValueError, match="lacks"):
-        ExposureHazardModel(covariates=["activity"]).fit(tiny_panel())
+        ExposureHazardModel().fit(tiny_panel(), covariates=["activity"])
     with pytest.raises(ValueError, match="do not vary"):
-        ExposureHazardModel(covariates=["constant"]).fit(tiny_panel(constant=[3.0] * 4))
+        ExposureHazardModel().fit(tiny_panel(constant=[3.0] * 4), covariates=["constant"])
 
 
 def test_outputs_are_complete(saturating_panel, capsys):

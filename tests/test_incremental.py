@@ -4,9 +4,10 @@ changes rows it holds no copy of (an author named by a name that now resolves, a
 
 from __future__ import annotations
 
-from observatory import _db
-from observatory.ingest import ingest_drop, remove_drop
-from observatory.simulate import SimulationConfig, simulate
+from observatory import db as _db
+from observatory.ingest.load import ingest_drop, remove_drop
+from observatory.simulate.config import SimulationConfig
+from observatory.simulate.run import simulate
 
 from .test_ingest import write_jsonl
 
@@ -93,7 +94,7 @@ def test_a_new_drop_changes_rows_it_holds_no_copy_of(tmp_path):
 
 def _mart_differences(con) -> dict[str, int]:
     """For each cascade table, rows that differ from its SQL computed in full now."""
-    from observatory.cascades import TABLES
+    from observatory.studies.cascades import TABLES
     from observatory.sqlmodels import catalogue
 
     out = {}
@@ -108,7 +109,7 @@ def _mart_differences(con) -> dict[str, int]:
 def test_cascade_tables_updated_for_the_touched_items_equal_a_full_build(tmp_path):
     from dataclasses import asdict
 
-    from observatory.cascades import TABLES, CascadeConfig, build_cascades
+    from observatory.studies.cascades import TABLES, CascadeConfig, build_cascades
 
     landing = tmp_path / "landing"
     simulate(landing, SimulationConfig(n_agents=2000, seed=4, n_drops=5, bad_rate=0.005))
@@ -139,8 +140,8 @@ def test_every_sql_file_runs_the_same_after_sqlglot_regenerates_it(tmp_path):
     ingest_drop(landing, con=con)
     from dataclasses import asdict
 
-    from observatory.cascades import CascadeConfig
-    from observatory.cooperation import CooperationConfig
+    from observatory.studies.cascades import CascadeConfig
+    from observatory.studies.cooperation import CooperationConfig
     from observatory.steps import ordered
 
     variables = {**asdict(CascadeConfig()), **asdict(CooperationConfig())}

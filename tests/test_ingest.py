@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from observatory import _db
-from observatory.ingest import IngestError, discover_drop, ingest_drop
+from observatory import db as _db
+from observatory.ingest.load import IngestError, discover_drop, ingest_drop
 
 UTC = timezone.utc
 

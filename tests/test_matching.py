@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from observatory.matching import PropensityMatcher
+from observatory.estimators.matching import PropensityMatcher
 
 # --------------------------------------------------------------------------- LaLonde / Dehejia-Wahba
 
@@ -78,7 +78,7 @@ def test_lalonde_cps_matches_stata_teffects_psmatch(lalonde_cps):
     replacement. The default configuration is tested separately below.
     """
     matcher = PropensityMatcher(caliper=None, replace=True, match_on="propensity", n_bootstrap=500,
-                                n_permutations=2_000).fit(lalonde_cps, "treat", MIXTAPE_PSCORE, outcome="re78")
+                                n_permutations=2_000).fit(lalonde_cps, treatment="treat", covariates=MIXTAPE_PSCORE, outcome="re78")
 
     stata_logit = {"Intercept": "-34.78074", "age": "2.370112", "agesq": "-.066071", "agecube": ".0005616",
                    "educ": ".9026219", "edusq": "-.0528026", "marr": "-1.524701", "nodegree": ".8970794",
@@ -130,7 +130,7 @@ def test_lalonde_cps_abadie_imbens_standard_error_is_near_statas(lalonde_cps):
     within 10% of Stata's. The interval is the normal one around the estimate."""
     matcher = PropensityMatcher(caliper=None, replace=True, match_on="propensity", n_bootstrap=50,
                                 n_permutations=0, compare_designs=False).fit(
-        lalonde_cps, "treat", MIXTAPE_PSCORE, outcome="re78")
+        lalonde_cps, treatment="treat", covariates=MIXTAPE_PSCORE, outcome="re78")
     assert matcher.att_se_ == pytest.approx(761.7544, rel=0.10)
     assert matcher.att_se_method_.startswith("Abadie-Imbens")
     half = stats.norm.ppf(0.975) * matcher.att_se_
@@ -143,7 +143,7 @@ def test_lalonde_cps_lists_every_design_and_its_overlap(lalonde_cps):
     neighbourhood), so the result is not flagged. A quarter of the treated men have propensity > 0.9 or < 0.1,
     which the overlap diagnostic reports before any matching."""
     matcher = PropensityMatcher(n_bootstrap=300, n_permutations=0).fit(
-        lalonde_cps, "treat", MIXTAPE_PSCORE, outcome="re78")
+        lalonde_cps, treatment="treat", covariates=MIXTAPE_PSCORE, outcome="re78")
     designs = matcher.designs_.set_index("design")
     assert designs.loc["as configured", "n_matched"] == matcher.n_matched_
     assert designs.loc["with replacement, no caliper", "estimate"] == pytest.approx(1727.19, abs=1)
@@ -177,7 +177,7 @@ def test_poor_overlap_is_flagged_design_sensitive_and_replacement_recovers_the_p
     the effect lives, so the default design underestimates the ATT; matching with replacement (every treated unit
     matched, Abadie-Imbens interval) covers it. Their intervals exclude each other: the result is flagged."""
     frame, planted = poor_overlap(seed=3)
-    matcher = PropensityMatcher(n_bootstrap=300, n_permutations=0).fit(frame, "treated", ["x"], outcome="y")
+    matcher = PropensityMatcher(n_bootstrap=300, n_permutations=0).fit(frame, treatment="treated", covariates=["x"], outcome="y")
     designs = matcher.designs_.set_index("design")
     configured = designs.loc["as configured"]
     replaced = designs.loc["with replacement, no caliper"]
@@ -213,7 +213,7 @@ def test_abadie_imbens_standard_error_equals_the_theorem_written_out(ratio):
     frame["y"] = np.round(frame["y"], 1)  # rounded outcomes, and ties on the score from duplicated rows
     frame = pd.concat([frame, frame.iloc[[0, 70]]], ignore_index=True)
     matcher = PropensityMatcher(caliper=None, replace=True, ratio=ratio, n_bootstrap=20, n_permutations=0,
-                                compare_designs=False).fit(frame, "treated", ["x"], outcome="y")
+                                compare_designs=False).fit(frame, treatment="treated", covariates=["x"], outcome="y")
     att, se = abadie_imbens_by_loops(matcher.logit_.to_numpy(), frame["y"].to_numpy(), frame["treated"].to_numpy(),
                                      matcher.matches_, neighbours=2)
     assert matcher.att_ == pytest.approx(att, rel=1e-12)
@@ -228,7 +228,7 @@ def test_lalonde_cps_default_caliper_matching_is_honest_about_what_it_drops(lalo
     experimental benchmark. The balance it reaches is the one Austin (2011) targets.
     """
     matcher = PropensityMatcher(n_bootstrap=1_000, n_permutations=2_000).fit(
-        lalonde_cps, "treat", MIXTAPE_PSCORE, outcome="re78")
+        lalonde_cps, treatment="treat", covariates=MIXTAPE_PSCORE, outcome="re78")
 
     assert 100 < matcher.n_matched_ < 185
     assert matcher.n_matched_ + matcher.n_unmatched_treated_ == 185
@@ -266,7 +266,7 @@ def test_planted_confounding_is_removed_by_matching():
     effect = 1.5
     threads = confounded_threads(effect=effect)
     matcher = PropensityMatcher(exact="submolt", n_bootstrap=1_000, n_permutations=2_000).fit(
-        threads, "collaborative", ["activity", "submolt"], outcome="quality", binary_outcome="success")
+        threads, treatment="collaborative", covariates=["activity", "submolt"], outcome="quality", binary_outcome="success")
 
     # The naive comparison is biased downwards, beyond its own interval.
     assert matcher.naive_ci_[1] < effect
@@ -295,7 +295,7 @@ def test_propensity_model_is_the_unpenalised_maximum_likelihood_fit():
     sm = pytest.importorskip("statsmodels.api")
     threads = confounded_threads(n=1_500, seed=3)
     matcher = PropensityMatcher(n_bootstrap=10, n_permutations=10).fit(
-        threads, "collaborative", ["activity", "submolt"])
+        threads, treatment="collaborative", covariates=["activity", "submolt"])
     design = pd.get_dummies(threads[["activity", "submolt"]], columns=["submolt"], prefix_sep="=",
                             drop_first=True, dtype=float)
     reference = sm.Logit(threads["collaborative"].astype(float), sm.add_constant(design)).fit(disp=0).params
@@ -313,7 +313,7 @@ def test_audited_design_is_declared_underpowered():
                             "collaborative": np.r_[np.ones(n_treated), np.zeros(n_control)].astype(int),
                             "quality": rng.normal(size=n_treated + n_control)})
     matcher = PropensityMatcher(caliper=None, n_bootstrap=200, n_permutations=1_000).fit(
-        threads, "collaborative", ["replies"], outcome="quality")
+        threads, treatment="collaborative", covariates=["replies"], outcome="quality")
     assert matcher.n_matched_ == 5 and matcher.n_unmatched_treated_ == 3_180
     assert matcher.underpowered_
     assert any("3180 of 3185 treated units" in w for w in matcher.warnings_)
@@ -326,7 +326,7 @@ def test_tiny_baseline_is_declared_underpowered():
     rng = np.random.default_rng(5)
     tiny = pd.DataFrame({"length": rng.normal(size=11), "collaborative": [1] * 6 + [0] * 5,
                          "quality": rng.normal(size=11), "success": [1, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0]})
-    matcher = PropensityMatcher(caliper=None).fit(tiny, "collaborative", ["length"], outcome="quality",
+    matcher = PropensityMatcher(caliper=None).fit(tiny, treatment="collaborative", covariates=["length"], outcome="quality",
                                                   binary_outcome="success")
 
     assert matcher.n_matched_ == 5 and matcher.n_unmatched_treated_ == 1
@@ -345,7 +345,7 @@ def test_printed_summary_says_underpowered(capsys):
     rng = np.random.default_rng(2)
     tiny = pd.DataFrame({"length": rng.normal(size=11), "collaborative": [1] * 6 + [0] * 5,
                          "quality": rng.normal(size=11)})
-    PropensityMatcher(caliper=None).fit(tiny, "collaborative", ["length"], outcome="quality").print_summary()
+    PropensityMatcher(caliper=None).fit(tiny, treatment="collaborative", covariates=["length"], outcome="quality").print_summary()
     printed = capsys.readouterr().out
     assert "underpowered = True" in printed and "too few matched pairs" in printed
 
@@ -366,7 +366,7 @@ def paired_frame(treated_values, control_values, column="y") -> pd.DataFrame:
 
 def fit_pairs(frame: pd.DataFrame, **outcomes) -> PropensityMatcher:
     return PropensityMatcher(exact="pair", caliper=None, n_bootstrap=200, n_permutations=10_000).fit(
-        frame, "treated", ["position"], **outcomes)
+        frame, treatment="treated", covariates=["position"], **outcomes)
 
 
 def test_mcnemar_and_wilson_against_hand_computation():
@@ -416,7 +416,7 @@ def test_permutation_p_value_monte_carlo_agrees_with_enumeration():
     enumerated = fit_pairs(frame, outcome="y")  # 2^12 = 4096 <= 10,000 re-draws: enumerated
     assert enumerated.att_p_value_ == pytest.approx(exact, abs=1e-12)
     sampled = PropensityMatcher(exact="pair", caliper=None, n_bootstrap=10, n_permutations=2_000).fit(
-        frame, "treated", ["position"], outcome="y")
+        frame, treatment="treated", covariates=["position"], outcome="y")
     # 2,000 draws: standard error sqrt(p (1 - p) / 2000) < 0.012; four of them.
     assert sampled.att_p_value_ == pytest.approx(exact, abs=0.045)
 
@@ -427,7 +427,7 @@ def test_permutation_p_value_for_matched_triples():
     frame = pd.DataFrame({"pair": ["a", "a", "a", "b", "b", "b"], "position": [0.0, 0, 0, 1, 1, 1],
                           "treated": [1, 0, 0, 1, 0, 0], "y": [3.0, 0, 0, 1, 1, 1]})
     matcher = PropensityMatcher(exact="pair", caliper=None, ratio=2, n_bootstrap=10).fit(
-        frame, "treated", ["position"], outcome="y")
+        frame, treatment="treated", covariates=["position"], outcome="y")
     assert matcher.att_ == pytest.approx(1.5)
     assert matcher.att_p_value_ == pytest.approx(1 / 3, abs=1e-12)
     assert matcher.mcnemar_table_ is None
@@ -473,7 +473,7 @@ def test_minimum_detectable_effects_against_hand_computation():
     # Large samples: the normal approximation (z_0.975 + z_0.8) sqrt(2 / n) to within 0.1%.
     big = paired_frame(rng.normal(size=2_000), rng.normal(size=2_000))
     big_matcher = PropensityMatcher(exact="pair", caliper=None, n_bootstrap=10, n_permutations=10).fit(
-        big, "treated", ["position"], outcome="y")
+        big, treatment="treated", covariates=["position"], outcome="y")
     normal_mde = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * math.sqrt(2 / 2_000)
     assert big_matcher.mde_ == pytest.approx(normal_mde, rel=1e-3)
 
@@ -509,7 +509,7 @@ def strata_frame(seed: int, n: int = 300) -> pd.DataFrame:
 def test_greedy_matching_equals_brute_force_with_exact_strata_and_caliper(order, ratio):
     frame = strata_frame(seed=21)
     matcher = PropensityMatcher(exact="submolt", caliper=0.05, order=order, ratio=ratio, n_bootstrap=10,
-                                n_permutations=10).fit(frame, "treated", ["x", "z"])
+                                n_permutations=10).fit(frame, treatment="treated", covariates=["x", "z"])
     logit = matcher.logit_
     treated_labels = frame.index[frame["treated"]]
     control_labels = frame.index[~frame["treated"]]
@@ -535,8 +535,8 @@ def test_greedy_matching_equals_brute_force_with_exact_strata_and_caliper(order,
 
 def test_random_order_is_deterministic_for_a_seed_and_respects_strata():
     frame = strata_frame(seed=22, n=600)
-    first = PropensityMatcher(exact="submolt", seed=7, n_bootstrap=10, n_permutations=10).fit(frame, "treated", ["x"])
-    again = PropensityMatcher(exact="submolt", seed=7, n_bootstrap=10, n_permutations=10).fit(frame, "treated", ["x"])
+    first = PropensityMatcher(exact="submolt", seed=7, n_bootstrap=10, n_permutations=10).fit(frame, treatment="treated", covariates=["x"])
+    again = PropensityMatcher(exact="submolt", seed=7, n_bootstrap=10, n_permutations=10).fit(frame, treatment="treated", covariates=["x"])
     pd.testing.assert_frame_equal(first.matches_, again.matches_)
     assert (frame.loc[first.matches_["treated"], "submolt"].to_numpy()
             == frame.loc[first.matches_["control"], "submolt"].to_numpy()).all()
@@ -556,7 +556,7 @@ def test_matching_with_replacement_keeps_ties_like_brute_force():
                           "submolt": rng.choice(["a", "b"], size=400)})
     frame["treated"] = rng.random(400) < 1 / (1 + np.exp(-(frame["visits"] - 4)))
     matcher = PropensityMatcher(exact="submolt", replace=True, caliper=None, n_bootstrap=10, n_permutations=10).fit(
-        frame, "treated", ["visits"])
+        frame, treatment="treated", covariates=["visits"])
     logit = matcher.logit_
     found = matcher.matches_.groupby("treated")["control"].apply(set).to_dict()
     for t in frame.index[frame["treated"]]:
@@ -574,7 +574,7 @@ def test_tied_treated_units_choose_in_row_order(order):
     frame = pd.DataFrame({"x": [1.0, 1.0, 1.0, 1.1, 0.8, 5.0, -5.0],
                           "t": [1, 1, 1, 0, 0, 0, 0]}, index=["a", "b", "c", "near", "far", "h", "l"])
     matcher = PropensityMatcher(caliper=None, order=order, n_bootstrap=0, n_permutations=0,
-                                compare_designs=False).fit(frame, "t", ["x"])
+                                compare_designs=False).fit(frame, treatment="t", covariates=["x"])
     chosen = dict(zip(matcher.matches_["treated"], matcher.matches_["control"]))
     nearest = min(["near", "far"], key=lambda c: abs(matcher.logit_[c] - matcher.logit_["a"]))
     assert chosen["a"] == nearest
@@ -585,10 +585,10 @@ def test_tied_treated_units_choose_in_row_order(order):
 def test_invalid_input_is_refused():
     frame = strata_frame(seed=1, n=50)
     with pytest.raises(ValueError, match="0/1"):
-        PropensityMatcher().fit(frame.assign(treated=2), "treated", ["x"])
+        PropensityMatcher().fit(frame.assign(treated=2), treatment="treated", covariates=["x"])
     with pytest.raises(ValueError, match="missing"):
-        PropensityMatcher().fit(frame.assign(x=np.nan), "treated", ["x"])
+        PropensityMatcher().fit(frame.assign(x=np.nan), treatment="treated", covariates=["x"])
     with pytest.raises(ValueError, match="unique"):
-        PropensityMatcher().fit(frame.set_axis([0] * 50), "treated", ["x"])
+        PropensityMatcher().fit(frame.set_axis([0] * 50), treatment="treated", covariates=["x"])
     with pytest.raises(ValueError, match="both treated and control"):
-        PropensityMatcher().fit(frame.assign(treated=True), "treated", ["x"])
+        PropensityMatcher().fit(frame.assign(treated=True), treatment="treated", covariates=["x"])

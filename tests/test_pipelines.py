@@ -13,9 +13,10 @@ import dagster as dg
 import pytest
 from pipelines.defs.resources import ObservatoryDuckDB
 
-from observatory import _db, sqlmodels
-from observatory.ingest import ingest_drop
-from observatory.simulate import SimulationConfig, simulate
+from observatory import db as _db, sqlmodels
+from observatory.ingest.load import ingest_drop
+from observatory.simulate.config import SimulationConfig
+from observatory.simulate.run import simulate
 from observatory.steps import STEPS
 from pipelines.definitions import defs
 from pipelines.defs.ingest.assets import DROPS

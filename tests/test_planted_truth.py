@@ -6,16 +6,17 @@ from the simulator's truth.json, never restated here.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from observatory import _db
-from observatory.adoption import run_adoption
-from observatory.cascades import build_cascades, fit_cascade_sizes
-from observatory.ingest import ingest_drop
-from observatory.simulate import SimulationConfig, load_truth, simulate
+from observatory import db as _db
+from observatory.studies.adoption import run_adoption
+from observatory.studies.cascades import build_cascades
+from observatory.studies.powerlaw import fit_cascade_sizes
+from observatory.ingest.load import ingest_drop
+from observatory.simulate.config import SimulationConfig, load_truth
+from observatory.simulate.run import simulate
 
 
 def test_ingest_lands_every_planted_record(society):

@@ -25,8 +25,9 @@ import powerlaw
 import pytest
 from scipy import optimize, special, stats
 
-from observatory import _powerlaw_core as core
-from observatory.powerlaw import PowerLawFit, fit_file, read_values
+from observatory.estimators import _powerlaw_core as core
+from observatory.estimators.powerlaw import PowerLawFit
+from observatory.studies.powerlaw import fit_file, read_values
 
 WORDS = np.loadtxt(Path(powerlaw.__file__).parent / "reference_data" / "words.txt")
 

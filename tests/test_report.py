@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from observatory import _db
-from observatory.report import CSV_MAX_ROWS, EXPORTED_TABLES, FINDINGS_KEYS
+from observatory import db as _db
+from observatory.report.html import CSV_MAX_ROWS
+from observatory.report.findings import EXPORTED_TABLES, FINDINGS_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -94,7 +95,7 @@ def test_every_result_table_is_exported_as_parquet_and_short_ones_as_csv(society
 
 
 def test_csv_copies_of_long_tables_are_opt_in(society, tmp_path, monkeypatch):
-    from observatory import report as report_module
+    from observatory.report import html as report_module
 
     monkeypatch.setattr(report_module, "CSV_MAX_ROWS", 50)
     with society.connect() as con:
@@ -140,13 +141,16 @@ HOSTILE = {
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory):
     """A simulated society whose biggest hub, a submolt and some titles carry hostile strings, run end to end."""
-    from observatory.adoption import run_adoption
-    from observatory.cascades import build_cascades, fit_cascade_sizes
-    from observatory.cooperation import run_cooperation
-    from observatory.ingest import ingest_drop
-    from observatory.report import create_researcher_views, write_report
-    from observatory.roles import run_roles
-    from observatory.simulate import SimulationConfig, simulate
+    from observatory.studies.adoption import run_adoption
+    from observatory.studies.cascades import build_cascades
+    from observatory.studies.powerlaw import fit_cascade_sizes
+    from observatory.studies.cooperation import run_cooperation
+    from observatory.ingest.load import ingest_drop
+    from observatory.report.findings import create_researcher_views
+    from observatory.report.html import write_report
+    from observatory.studies.roles import run_roles
+    from observatory.simulate.config import SimulationConfig
+    from observatory.simulate.run import simulate
 
     root = tmp_path_factory.mktemp("hostile")
     drop = root / "drop"

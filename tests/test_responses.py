@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from observatory.ingest import discover_drop, ingest_drop
+from observatory.ingest.load import discover_drop, ingest_drop
 
 from .test_ingest import query
 
@@ -300,7 +300,8 @@ def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estima
 def test_a_simulated_society_lands_the_same_from_api_responses_as_from_entity_files(tmp_path):
     """`simulate --layout api` writes post details with comment trees, profiles with recent posts and comments, and
     submolt responses; ingested, they give exactly the clean tables of the same society in per-entity files."""
-    from observatory.simulate import SimulationConfig, simulate
+    from observatory.simulate.config import SimulationConfig
+    from observatory.simulate.run import simulate
 
     provenance = {"observed_at", "copies", "complete_copies", "drop_seq", "source_file", "source_line", "source_path"}
 
@@ -333,7 +334,7 @@ def test_compressed_arrays_and_large_responses_land_the_same(tmp_path, monkeypat
     small-file limit (read on its own, not grouped) give the same posts and comments."""
     import gzip
 
-    import observatory.ingest as ingest_module
+    import observatory.ingest.load as ingest_module
 
     details = [json.loads((FIXTURE / "data" / "posts" / f"{p}.json").read_text()) for p in (P1, P3)]
     expected = None

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from observatory import _db
-from observatory.ingest import ingest_drop
-from observatory.roles import RoleClustering, approximate_betweenness, build_interaction_graph, compute_agent_features, name_roles
+from observatory import db as _db
+from observatory.ingest.load import ingest_drop
+from observatory.estimators.roles import RoleClustering, name_roles
+from observatory.studies.roles import approximate_betweenness, build_interaction_graph, compute_agent_features
 
 from .test_ingest import write_jsonl
 

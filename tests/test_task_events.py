@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from observatory import _db
-from observatory.cooperation import run_cooperation
-from observatory.ingest import ingest_drop
+from observatory import db as _db
+from observatory.studies.cooperation import run_cooperation
+from observatory.ingest.load import ingest_drop
 
 from .test_cascades import at, comment
 from .test_ingest import write_jsonl

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dagster_duckdb import DuckDBResource
 
-from observatory._db import DB_ENV_VAR, configure, default_db_path
+from observatory.db import DB_ENV_VAR, configure, default_db_path
 
 
 class ObservatoryDuckDB(DuckDBResource):

@@ -1,9 +1,9 @@
-"""Adoption hazards: Cox models and the exposure curve (observatory.adoption), on the panel of `sql/marts/`."""
+"""Adoption hazards: Cox models and the exposure curve (observatory.studies.adoption), on the panel of `sql/marts/`."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory.adoption import run_adoption
+from observatory.studies.adoption import run_adoption
 from pipelines.tables import key_for, step_results, step_specs
 
 ADOPTION_KEYS = {name: key_for(name)

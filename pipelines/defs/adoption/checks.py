@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db, _status
+from observatory import db as _db, _status
 from pipelines.defs.adoption.assets import ADOPTION_KEYS
 
 

@@ -3,7 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory.cascades import TABLES, fit_cascade_sizes
+from observatory.studies.cascades import TABLES
+from observatory.studies.powerlaw import fit_cascade_sizes
 from pipelines.tables import key_for, step_results, step_specs
 
 CASCADE_KEYS = {name: key_for(name) for name in TABLES}

@@ -1,4 +1,4 @@
-"""Cooperation: multi-agent task threads against a matched single-agent baseline (observatory.cooperation), on
+"""Cooperation: multi-agent task threads against a matched single-agent baseline (observatory.studies.cooperation), on
 the task events of `sql/marts/`."""
 
 import dataclasses
@@ -6,7 +6,7 @@ import dataclasses
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory.cooperation import CooperationConfig, run_cooperation
+from observatory.studies.cooperation import CooperationConfig, run_cooperation
 from pipelines.defs.sql.assets import config_from
 from pipelines.tables import key_for, step, step_results, step_specs
 

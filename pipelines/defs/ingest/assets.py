@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
-from observatory.ingest import drop_seqs, ingest_drop, remove_drop
+from observatory import db as _db
+from observatory.ingest.load import drop_seqs, ingest_drop, remove_drop
 from pipelines.defs.resources import landing_dir
 from pipelines.tables import INGEST_BOOKKEEPING, OWNERS, RAW, key_for, rounded, spec_metadata, table_metadata
 
@@ -37,8 +37,9 @@ class SimulationConfig(dg.Config):
 def simulated_drop(context: dg.AssetExecutionContext, config: SimulationConfig) -> dg.MaterializeResult:
     """The embedded default data source: a simulated Moltbook-like society with planted truth, written to the
     landing folder as a contract drop (its raw tables are the partition of the same name)."""
-    from observatory.simulate import SimulationConfig as Params
-    from observatory.simulate import load_truth, simulate
+    from observatory.simulate.config import SimulationConfig as Params
+    from observatory.simulate.config import load_truth
+    from observatory.simulate.run import simulate
 
     out = landing_dir() / simulated_drop_name(config.agents, config.seed)
     params = Params(n_agents=config.agents, seed=config.seed, fmt=config.format, bad_rate=config.bad_rate)

@@ -9,8 +9,8 @@ from datetime import timedelta
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
-from observatory.report import write_report
+from observatory import db as _db
+from observatory.report.html import write_report
 from observatory.sqlmodels import catalogue
 from observatory.steps import STEPS
 from pipelines.defs.resources import reports_dir

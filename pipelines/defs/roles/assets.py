@@ -1,10 +1,10 @@
-"""Roles: per-agent features, role clustering and core-periphery (observatory.roles), from the reply graph and
+"""Roles: per-agent features, role clustering and core-periphery (observatory.studies.roles), from the reply graph and
 activity marts of `sql/marts/`."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory.roles import run_roles
+from observatory.studies.roles import run_roles
 from pipelines.tables import key_for, step_results, step_specs
 
 ROLE_KEYS = {name: key_for(name) for name in ("interaction_edges", "vote_edges", "agent_features", "agent_roles",

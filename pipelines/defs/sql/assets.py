@@ -14,9 +14,9 @@ import dagster as dg
 import pydantic
 from dagster_duckdb import DuckDBResource
 
-from observatory import _db
-from observatory.cascades import CascadeConfig
-from observatory.cooperation import CooperationConfig
+from observatory import db as _db
+from observatory.studies.cascades import CascadeConfig
+from observatory.studies.cooperation import CooperationConfig
 from observatory.sqlmodels import SqlModel, build, catalogue, refresh
 from pipelines.defs.sql.checks import check_result, check_spec, runs_in_asset
 from pipelines.tables import OWNERS, deps_for, domain_of, group_for, key_for, spec_metadata, table_metadata

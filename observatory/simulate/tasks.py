@@ -28,9 +28,9 @@ import pyarrow.compute as pc
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from . import text
-from .society import DAY_MS, HOUR_MS, CommentBatch, Population, Submolts, depth_of, later, segment_starts
-from .society import strictly_increasing_within, weighted_draw
+from observatory.simulate import text
+from observatory.simulate.society import DAY_MS, HOUR_MS, CommentBatch, Population, Submolts, depth_of, later, segment_starts
+from observatory.simulate.society import strictly_increasing_within, weighted_draw
 
 CONFOUNDERS = ("has_code", "log_words", "keyword_density", "log1p_karma", "log1p_activity")
 # Effects of the standardised confounders on choosing multi-agent work (gamma) and on success (beta).
@@ -145,7 +145,6 @@ def run_tasks(
     end_ms: int,
 ) -> TaskResult:
     n = plan.n
-    n_agents = population.n
     hour = (plan.created_ms // HOUR_MS) % 24
     weekday = ((plan.created_ms // DAY_MS) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     karma = karma_observed[plan.requester]

@@ -8,7 +8,7 @@ goodness-of-fit p-value (section 4.1) with its Monte Carlo error, a bootstrap in
 ratio tests against the usual alternatives (section 5).
 
 The fits themselves come from the `powerlaw` package (Alstott, Bullmore & Plenz 2014). The bootstrap refits
-thousands of samples with the same procedure, reimplemented vectorised in `observatory._powerlaw_core` and tested
+thousands of samples with the same procedure, reimplemented vectorised in `observatory.estimators._powerlaw_core` and tested
 against `powerlaw.Fit` on the same samples.
 """
 
@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import _powerlaw_core as core
-from ._estimator import Estimator
+from observatory.estimators import _powerlaw_core as core
+from observatory.estimators.base import Estimator, json_ready
 
-__all__ = ["PowerLawFit", "fit_file", "read_values"]
+__all__ = ["PowerLawFit"]
 
 ALTERNATIVES = ("lognormal", "exponential", "stretched_exponential", "truncated_power_law")
 KNOWN_ALTERNATIVES = ALTERNATIVES + ("lognormal_positive",)
@@ -144,7 +143,7 @@ class PowerLawFit(Estimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from observatory.powerlaw import PowerLawFit
+    >>> from observatory.estimators.powerlaw import PowerLawFit
     >>> sizes = np.random.default_rng(0).zipf(2.5, 2000)
     >>> fit = PowerLawFit(n_bootstrap=100, seed=1).fit(sizes)
     >>> round(fit.alpha_, 1), fit.xmin_
@@ -155,7 +154,7 @@ class PowerLawFit(Estimator):
 
     _fitted_attribute = "verdict_"
 
-    def __init__(self, discrete=True, xmin=None, n_bootstrap=1000, seed=0, alternatives=ALTERNATIVES, n_jobs=None,
+    def __init__(self, discrete=True, *, xmin=None, n_bootstrap=1000, seed=0, alternatives=ALTERNATIVES, n_jobs=None,
                  progress=None, significance=0.1, method="powerlaw"):
         self.discrete = discrete
         self.method = method
@@ -351,7 +350,7 @@ class PowerLawFit(Estimator):
         """Print the estimates, the comparisons with the alternatives and the verdict."""
         self._check_fitted()
         kind = "discrete" if self.discrete else "continuous"
-        print(f"<observatory.powerlaw.PowerLawFit: {kind}, n={self.n_}, n_tail={self.n_tail_}, seed={self.seed}>")
+        print(f"<observatory.estimators.PowerLawFit: {kind}, n={self.n_}, n_tail={self.n_tail_}, seed={self.seed}>")
         with pd.option_context("display.width", 160, "display.max_colwidth", 90):
             print(self.summary.round(decimals).to_string())
             print()
@@ -371,7 +370,7 @@ class PowerLawFit(Estimator):
              "nested": bool(row.nested), "verdict": row.verdict, "parameters": row.parameters}
             for row in self.comparisons_.itertuples(index=False)
         ]
-        return _json_ready({
+        return json_ready({
             "n": self.n_, "n_tail": self.n_tail_, "discrete": self.discrete, "xmin": self.xmin_,
             "xmin_fixed": self.xmin is not None, "xmin_ci": list(self.xmin_ci_),
             "xmin_bootstrap_se": self.xmin_bootstrap_se_, "alpha": self.alpha_, "alpha_se": self.alpha_se_,
@@ -385,16 +384,6 @@ class PowerLawFit(Estimator):
 
 
 
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _checked_sample(data, discrete: bool, xmin) -> np.ndarray:
@@ -421,52 +410,3 @@ def _checked_sample(data, discrete: bool, xmin) -> np.ndarray:
         where = "" if xmin is None else f" at or above xmin={xmin}"
         raise ValueError(f"need at least {needed} distinct values{where} to fit a power law, got {len(distinct)}")
     return values
-
-
-def read_values(path) -> np.ndarray:
-    """Numbers from a text file, one per line; blank lines and ``#`` comments are ignored.
-
-    Raises ValueError naming the file and line of the first line that is not a finite number.
-    """
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
-    text = pd.Series(lines, dtype=object).str.split("#", n=1).str[0].str.strip().to_numpy(dtype=str)
-    line_of = np.flatnonzero(text != "")
-    strings = text[line_of]
-    try:
-        # numpy parses decimal strings with correct rounding, so values survive a round trip through text.
-        numbers = strings.astype(float)
-        bad = np.flatnonzero(~np.isfinite(numbers))
-    except ValueError:
-        bad = [next(i for i, s in enumerate(strings.tolist()) if not _is_finite_number(s))]
-    if len(bad):
-        line = int(line_of[bad[0]])
-        raise ValueError(f"{path}, line {line + 1}: not a finite number: {lines[line].strip()!r}")
-    return numbers
-
-
-def _is_finite_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def fit_file(path, discrete=False, xmin=None, n_bootstrap=1000, seed=0, n_jobs=None, progress=None) -> dict:
-    """Fit a power law to the numbers in a text file (see `read_values`) and return `PowerLawFit.to_dict()`.
-
-    Examples
-    --------
-    >>> import tempfile, numpy as np
-    >>> from observatory.powerlaw import fit_file
-    >>> sizes = np.random.default_rng(0).zipf(2.5, 1000)
-    >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
-    ...     _ = handle.write("# cascade sizes\\n" + "\\n".join(map(str, sizes)))
-    >>> result = fit_file(handle.name, discrete=True, n_bootstrap=20)
-    >>> result["n"], result["xmin"]
-    (1000, 1.0)
-    """
-    values = read_values(path)
-    fit = PowerLawFit(discrete=discrete, xmin=xmin, n_bootstrap=n_bootstrap, seed=seed, n_jobs=n_jobs,
-                      progress=progress).fit(values)
-    return {"source": str(path), **fit.to_dict()}

@@ -45,12 +45,14 @@ def _row(interval, seed, planted, estimate, lower, upper):
 
 def society_intervals(seed: int, n_agents: int = 3_000, n_bootstrap: int = 200) -> list[dict]:
     """One planted society through ingest, cascades, adoption and cooperation: a row per interval."""
-    from . import _db
-    from .adoption import run_adoption
-    from .cascades import build_cascades, fit_cascade_sizes
-    from .cooperation import CooperationConfig, run_cooperation
-    from .ingest import ingest_drop
-    from .simulate import SimulationConfig, load_truth, simulate
+    from observatory import db as _db
+    from observatory.studies.adoption import run_adoption
+    from observatory.studies.cascades import build_cascades
+    from observatory.studies.powerlaw import fit_cascade_sizes
+    from observatory.studies.cooperation import CooperationConfig, run_cooperation
+    from observatory.ingest.load import ingest_drop
+    from observatory.simulate.config import SimulationConfig, load_truth
+    from observatory.simulate.run import simulate
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="observatory-coverage-") as folder, warnings.catch_warnings():
@@ -99,7 +101,7 @@ def silhouette_intervals(seed: int, n: int = 4_000, sample_size: int = 500, n_sa
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    from .roles import RoleClustering
+    from observatory.estimators.roles import RoleClustering
 
     rng = np.random.default_rng(seed)
     centres = np.array([[0, 0, 0, 0], [3, 0, 1, 0], [0, 3, 0, 1], [2, 2, 2, 2]], dtype=float)

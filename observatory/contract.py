@@ -4,7 +4,7 @@ One place says which entities a drop may hold, which fields each record has, whi
 field may be found in the record shapes the contract accepts (the public Moltbook API's nested objects in both of
 its generations, and the flat columns of the public archives). The ingest builds its SQL from this table, the raw
 tables' DDL comes from it, and `docs/contract.md` describes it in prose. Where records sit inside the API's
-responses (a post detail's comment tree, a profile's recent posts) is :mod:`observatory._responses`.
+responses (a post detail's comment tree, a profile's recent posts) is :mod:`observatory.ingest.responses`.
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def raw_table_columns(entity: Entity) -> list[tuple[str, str]]:
 
 
 def raw_table_ddl(entity: Entity) -> str:
-    from ._db import quote
+    from observatory.db import quote
 
     columns = [f"{quote(name)} {typ}" for name, typ in raw_table_columns(entity)]
     return f"CREATE TABLE IF NOT EXISTS {entity.raw_table} (\n    " + ",\n    ".join(columns) + "\n)"

@@ -10,8 +10,34 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
+from datetime import date
 
-__all__ = ["Estimator", "NotFittedError"]
+import numpy as np
+
+__all__ = ["Estimator", "NotFittedError", "json_ready"]
+
+
+def json_ready(value):
+    """``value`` as plain JSON: numpy scalars and arrays as Python numbers and lists, NaN and infinities as None,
+    dates and timestamps as ISO text, mapping keys as text.
+
+    >>> json_ready({"n": np.int64(3), "alpha": np.float64("nan"), 1: (np.bool_(True), np.array([0.5]))})
+    {'n': 3, 'alpha': None, '1': [True, [0.5]]}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 class NotFittedError(RuntimeError):

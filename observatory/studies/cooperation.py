@@ -5,7 +5,7 @@ cooperative outcomes are significantly worse than a matched single-agent baselin
 code had no baseline, and a later version matched 3,185 collaborative threads against 5 single-agent ones. Here
 the task events come from the drop's task annotations (or a labelled heuristic detector), multi-agent threads are
 matched to single-agent threads on a propensity score of covariates fixed before anyone answered
-(:class:`observatory.matching.PropensityMatcher`), balance is shown before and after, and the minimum detectable
+(:class:`observatory.estimators.matching.PropensityMatcher`), balance is shown before and after, and the minimum detectable
 effect says how much the design can tell.
 
 Tables written: `task_events` (SQL), `cooperation_matches`, `cooperation_balance`, `cooperation_outcomes`,
@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from . import _db, _status
-from .matching import PropensityMatcher
+from observatory import db as _db, _status
+from observatory.estimators.matching import PropensityMatcher
 
 __all__ = ["CooperationConfig", "CooperationResult", "build_task_events", "run_cooperation", "COVARIATES"]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import text
+from observatory.simulate import text
 
 ROLE_NAMES = ("hub", "broadcaster", "conversationalist", "periphery")
 INACTIVE = len(ROLE_NAMES)  # role code of registered agents that never post or comment

@@ -57,7 +57,7 @@ def write_responses(entity_dir: Path, out_dir: Path) -> dict[str, int]:
 
 def _write_documents(con, query: str, folder: Path) -> int:
     """Write each `(name, document)` row of a query as `folder/<name>.json`, pretty-printed."""
-    from ..ingest import _arrow_reader
+    from observatory.ingest.load import _arrow_reader
 
     folder.mkdir(parents=True, exist_ok=True)
     n = 0

@@ -23,7 +23,7 @@ from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from ._estimator import Estimator
+from observatory.estimators.base import Estimator, json_ready
 
 __all__ = ["PropensityMatcher"]
 
@@ -217,7 +217,7 @@ class PropensityMatcher(Estimator):
 
     _fitted_attribute = "underpowered_"
 
-    def __init__(self, caliper: float | None = 0.2, exact: str | list[str] | None = None, replace: bool = False,
+    def __init__(self, caliper: float | None = 0.2, *, exact: str | list[str] | None = None, replace: bool = False,
                  ratio: int = 1, seed: int = 0, n_permutations: int = 10_000, n_bootstrap: int = 2_000,
                  alpha: float = 0.05, power: float = 0.8, smd_threshold: float = 0.1, order: str = "random",
                  match_on: str = "logit", C: float = np.inf, max_iter: int = 1_000, min_pairs: int = 20,
@@ -246,7 +246,7 @@ class PropensityMatcher(Estimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, df: pd.DataFrame, treatment: str, covariates: list[str], outcome: str | None = None,
+    def fit(self, df: pd.DataFrame, *, treatment: str, covariates: list[str], outcome: str | None = None,
             binary_outcome: str | None = None) -> "PropensityMatcher":
         """Fit the propensity model, match, and estimate.
 
@@ -380,7 +380,7 @@ class PropensityMatcher(Estimator):
             with _warnings.catch_warnings():
                 _warnings.simplefilter("ignore")
                 try:
-                    other = PropensityMatcher(**settings).fit(frame, treatment, covariates, outcome=outcome,
+                    other = PropensityMatcher(**settings).fit(frame, treatment=treatment, covariates=covariates, outcome=outcome,
                                                               binary_outcome=binary_outcome)
                 except ValueError:
                     continue
@@ -797,7 +797,7 @@ class PropensityMatcher(Estimator):
             "underpowered": self.underpowered_, "underpowered_reasons": list(self.underpowered_reasons_),
             "warnings": list(self.warnings_),
         }
-        return _json_ready(result)
+        return json_ready(result)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1099,17 +1099,3 @@ def _mde_proportion(n_sets: int, control_ratio: float, control_rate: float, down
     return math.sin(target / 2) ** 2 - control_rate
 
 
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, (pd.Timestamp,)):
-        return value.isoformat()
-    return value

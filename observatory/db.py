@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from ._contract import ENTITIES, raw_table_columns, raw_table_ddl
+from observatory.contract import ENTITIES, raw_table_columns, raw_table_ddl
 
 DEFAULT_DB = Path("data") / "observatory.duckdb"
 DB_ENV_VAR = "OBSERVATORY_DB"
@@ -58,7 +58,7 @@ def publish(path: str | Path | None = None) -> Path | None:
 
 
 def project_dir(name: str) -> Path:
-    """A folder shipped with the project (`sql/`, `dashboards/`): beside the package in a source checkout, inside
+    """A folder shipped with the project (`sql/`): beside the package in a source checkout, inside
     it in an installed wheel."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / name, here / name):
@@ -240,7 +240,7 @@ _SHARED_NAMES = ("SELECT id FROM agents WHERE id IN (SELECT id FROM _touched) AN
 def _chain(name: str) -> list[str]:
     """The staging views between a clean table and its raw table, outermost first (stg_comments, then
     stg_comments_resolved)."""
-    from .sqlmodels import catalogue
+    from observatory.sqlmodels import catalogue
 
     models = catalogue()
     return [view for view in (f"stg_{name}", f"stg_{name}_resolved") if view in models]
@@ -249,7 +249,7 @@ def _chain(name: str) -> list[str]:
 def _sql_fingerprint(name: str) -> str:
     """A hash of the SQL that defines a clean table (its views and the macros): a changed definition means a full
     refresh."""
-    from .sqlmodels import catalogue, fingerprint
+    from observatory.sqlmodels import catalogue, fingerprint
 
     models = catalogue()
     texts = [models[view].path.read_text() for view in _chain(name)]
@@ -297,7 +297,7 @@ def _next_change(con) -> int:
 
 
 def _refresh_keys(con, name: str, new_drops: list[int], since: int, through: int) -> None:
-    from .sqlmodels import renamed_sql
+    from observatory.sqlmodels import renamed_sql
 
     keys = CLEAN_KEYS[name]
     query = _TOUCHED[name]
@@ -312,7 +312,7 @@ def _refresh_keys(con, name: str, new_drops: list[int], since: int, through: int
     for view in reversed(chain):
         con.execute(f"CREATE OR REPLACE TEMP VIEW _delta_{view} AS {renamed_sql(view, renames)}")
     on_table = " AND ".join(f"{quote(name)}.{quote(k)} = t.{quote(k)}" for k in keys)
-    if name in CHANGE_LOGGED:  # what the cascade marts recompute from (observatory.cascades)
+    if name in CHANGE_LOGGED:  # what the cascade marts recompute from (observatory.studies.cascades)
         # a row's logged columns as one 64-bit hash: comparing texts costs more than recomputing them
         columns = f"id, hash({', '.join(quote(c) for c in CHANGE_LOGGED[name])}) AS h"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _before AS SELECT {columns} FROM {quote(name)} "
@@ -436,6 +436,6 @@ def ensure_schema(con) -> None:
 
 def build_table(con, name: str, variables: dict | None = None) -> int:
     """(Re)build the relation `name` of `sql/` (see :mod:`observatory.sqlmodels`); returns its row count."""
-    from .sqlmodels import build
+    from observatory.sqlmodels import build
 
     return build(con, name, variables)

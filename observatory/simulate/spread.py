@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.special import zeta
 
-from . import text
-from .society import DAY_MS, HOUR_MS, CommentBatch, Population, Posts, later, weighted_draw
+from observatory.simulate import text
+from observatory.simulate.society import DAY_MS, HOUR_MS, CommentBatch, Population, Posts, later, weighted_draw
 
 ITEM_KINDS = ("url", "hashtag", "mention")
 _TLDS = ("ai", "dev", "io", "net", "org")  # none ends in "m", so no "m/" ever appears inside a URL

@@ -4,8 +4,8 @@ A drop is a folder of files: per-entity files named after the contract's entitie
 `comments/part-3.parquet`...) in JSONL, JSON, Parquet or CSV, and the Moltbook API's responses as scrapers save them
 (`data/posts/<id>.json`, one pretty-printed response per file; NDJSON archives of envelopes, plain, gzipped or
 zstd-compressed). Each JSON document is a record of its file's entity or, when it has no `id` and holds API keys
-(`post`, `comments`, `agent`...), a response whose records are taken out by :mod:`observatory._responses`. Every
-record is checked against the contract (:mod:`observatory._contract`); good records land in the typed raw tables
+(`post`, `comments`, `agent`...), a response whose records are taken out by :mod:`observatory.ingest.responses`. Every
+record is checked against the contract (:mod:`observatory.contract`); good records land in the typed raw tables
 (`raw_agents`, `raw_posts`, ...), bad ones in `quarantine_rows` with the file, line, place in the response, raw text
 and reason. The clean tables that everything downstream reads (`agents`, `posts`, `comments`, ...) are defined by
 the SQL under `sql/staging/`.
@@ -44,9 +44,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import _db
-from . import _responses
-from ._contract import ENTITIES, EPOCH_MILLISECONDS_FROM, Entity, Field, timestamp_window
+from observatory import db as _db
+from observatory.ingest import responses as _responses
+from observatory.contract import ENTITIES, EPOCH_MILLISECONDS_FROM, Entity, Field, timestamp_window
 
 __all__ = ["IngestError", "IngestReport", "FileReport", "discover_drop", "ingest_drop"]
 
@@ -1128,7 +1128,7 @@ def _groups(todo: list[tuple[DropFile, FileReport]]) -> Iterator[list[tuple[Drop
 
 def _delete_drops(con, drop_seqs: list[int]) -> None:
     """Delete every row of the given drops, in one transaction."""
-    from ._contract import ENTITIES
+    from observatory.contract import ENTITIES
 
     con.execute("BEGIN TRANSACTION")
     try:
@@ -1161,7 +1161,7 @@ def remove_drop(con, drop: str | Path) -> int:
     """Forget a drop: delete its raw rows, quarantined rows and ingest records, so that the database is as if it had
     never been ingested (and ingesting it again loads it again). The clean tables are rebuilt in full by their next
     refresh. Returns how many rows of raw tables were deleted."""
-    from ._contract import ENTITIES
+    from observatory.contract import ENTITIES
 
     _db.ensure_schema(con)
     seqs = drop_seqs(con, drop)

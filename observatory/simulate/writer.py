@@ -20,12 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import text
+from observatory.simulate import text
 
 ENTITIES = ("agents", "submolts", "posts", "comments", "votes", "tasks")
 EXTENSIONS = {"jsonl": "jsonl", "parquet": "parquet", "csv": "csv"}
 
-# The ways a line can break the contract, by entity (named as the quarantine reasons of observatory._contract).
+# The ways a line can break the contract, by entity (named as the quarantine reasons of observatory.contract).
 BAD_KINDS = {
     "agents": ("missing_field", "bad_timestamp", "wrong_type", "not_utf8", "not_json"),
     "posts": ("missing_field", "bad_timestamp", "wrong_type", "not_utf8", "not_json"),

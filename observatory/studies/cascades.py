@@ -3,7 +3,7 @@
 The relational work is SQL (`sql/marts/`): `item_mentions` (every use of an item), `adoptions` (first use per agent
 and item), `exposures` (the contract's rule, see docs/contract.md), `cascade_edges` (each adoption's parent is the
 agent whose post or comment exposed it first), `cascade_nodes` (the trees), `cascades` (per-cascade statistics)
-and `items`. :func:`fit_cascade_sizes` fits the size distribution with :class:`observatory.powerlaw.PowerLawFit`.
+and `items`. The power-law fit of their sizes is the power-law study (:mod:`observatory.studies.powerlaw`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import _db, _status
+from observatory import db
 
-__all__ = ["CascadeConfig", "build_cascades", "cascade_summary", "fit_cascade_sizes", "refresh_cascade_table"]
+__all__ = ["CascadeConfig", "build_cascades", "cascade_summary", "refresh_cascade_table"]
 
 TABLES = ("item_mentions", "adoptions", "exposures", "cascade_edges", "cascade_nodes", "cascades", "items")
 
@@ -47,7 +47,7 @@ def build_cascades(con, config: CascadeConfig | None = None, *, full: bool = Fal
     Incremental (see :func:`refresh_cascade_table`) unless `full`.
     """
     config = config or CascadeConfig()
-    _db.configure(con)
+    db.configure(con)
     return {name: refresh_cascade_table(con, name, config, full=full) for name in TABLES}
 
 
@@ -60,7 +60,7 @@ def build_cascades(con, config: CascadeConfig | None = None, *, full: bool = Fal
 
 
 def _fingerprint(name: str, config: CascadeConfig) -> str:
-    from .sqlmodels import catalogue, fingerprint
+    from observatory.sqlmodels import catalogue, fingerprint
 
     configuration = repr(sorted(asdict(config).items())) if name == "item_mentions" else ""
     return fingerprint(catalogue()[name].path.read_text(), configuration)
@@ -82,13 +82,13 @@ def refresh_cascade_table(con, name: str, config: CascadeConfig | None = None, *
     new, its SQL or the configuration changed, its input was rebuilt in full, word n-grams are extracted (they
     count adopters across posts, so they are not a function of each post), or `full`.
     """
-    from .sqlmodels import build
+    from observatory.sqlmodels import build
 
     config = config or CascadeConfig()
-    _db.ensure_bookkeeping(con)
+    db.ensure_bookkeeping(con)
     fingerprint = _fingerprint(name, config)
     state = _state(con, name)
-    possible = (not full and state is not None and state[1] == fingerprint and _db.table_exists(con, name)
+    possible = (not full and state is not None and state[1] == fingerprint and db.table_exists(con, name)
                 and not config.extract_memes)
     if name == "item_mentions":
         last = con.execute("SELECT coalesce(max(seq), 0) FROM clean_changes").fetchone()[0]
@@ -113,7 +113,7 @@ def refresh_cascade_table(con, name: str, config: CascadeConfig | None = None, *
         else:
             _update_items(con, name, state[0])
     _set_state(con, name, last, fingerprint)
-    return _db.row_count(con, name)
+    return db.row_count(con, name)
 
 
 def _next_mart_change(con) -> int:
@@ -121,7 +121,7 @@ def _next_mart_change(con) -> int:
 
 
 def _update_mentions(con, since: int, config: CascadeConfig) -> None:
-    from .sqlmodels import renamed_sql
+    from observatory.sqlmodels import renamed_sql
 
     for variable, value in asdict(config).items():
         con.execute(f"SET VARIABLE {variable} = ?", [value])
@@ -158,7 +158,7 @@ def _update_mentions(con, since: int, config: CascadeConfig) -> None:
 
 def _update_items(con, name: str, since: int) -> None:
     """Recompute one cascade table for the items changed since `since`, from its upstream tables restricted to them."""
-    from .sqlmodels import catalogue, renamed_sql
+    from observatory.sqlmodels import catalogue, renamed_sql
 
     con.execute("CREATE OR REPLACE TEMP TABLE _items AS SELECT DISTINCT item FROM mart_changes WHERE seq > ?", [since])
     upstream = [t for t in TABLES if t in catalogue()[name].reads]
@@ -181,51 +181,3 @@ def cascade_summary(con) -> pd.DataFrame:
         FROM cascades GROUP BY kind ORDER BY kind
         """
     ).df()
-
-
-def fit_cascade_sizes(
-    con,
-    *,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    xmin: float | None = None,
-    method: str = "powerlaw",
-    n_jobs: int | None = None,
-    progress=None,
-):
-    """Fit the cascade-size distribution (`cascades.size`) with :class:`observatory.powerlaw.PowerLawFit`.
-
-    Writes `cascade_powerlaw` (one row: every number of the fit), `cascade_powerlaw_comparisons` (one row per
-    alternative) and `cascade_ccdf` (the CCDF of the data and of each fitted distribution, for the report).
-    Returns the fitted estimator, or None when there are too few cascades to fit.
-    """
-    from .powerlaw import PowerLawFit
-
-    sizes = con.execute("SELECT size FROM cascades").fetchnumpy()["size"].astype(float)
-    tables = {"cascade_powerlaw": pd.DataFrame(), "cascade_powerlaw_comparisons": pd.DataFrame(),
-              "cascade_ccdf": pd.DataFrame()}
-    fit = None
-    distinct = len(set(sizes.tolist()))
-    if len(sizes) < _status.MIN_CASCADES or distinct < _status.MIN_DISTINCT_SIZES:
-        _status.record(con, "cascades", f"{len(sizes):,} cascades with {distinct} distinct sizes; the power-law fit "
-                       f"needs at least {_status.MIN_CASCADES} cascades and {_status.MIN_DISTINCT_SIZES} sizes")
-    else:
-        fit = PowerLawFit(discrete=True, xmin=xmin, n_bootstrap=n_bootstrap, seed=seed, method=method,
-                          n_jobs=n_jobs, progress=progress).fit(sizes)
-        summary = fit.to_dict()
-        row = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
-        row["alpha_ci_lower"], row["alpha_ci_upper"] = summary["alpha_ci"]
-        row["ks_p_value_ci_lower"], row["ks_p_value_ci_upper"] = summary["ks_p_value_ci"]
-        row["warnings"] = "; ".join(summary["warnings"])
-        tables["cascade_powerlaw"] = pd.DataFrame([row])
-        comparisons = fit.comparisons_.copy()
-        comparisons["parameters"] = comparisons["parameters"].astype(str)
-        tables["cascade_powerlaw_comparisons"] = comparisons
-        tables["cascade_ccdf"] = fit.ccdf_
-        _status.record(con, "cascades")
-    for name, frame in tables.items():
-        if frame.empty:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
-            continue
-        _db.write_table(con, name, frame)
-    return fit

@@ -10,7 +10,7 @@ inherits from its envelope (a comment in a post's tree belongs to that post, at 
 recent posts are the profile agent's). Those inherited values are *defaults*: a record's own fields win.
 
 The records then go through the same checks and typing as records of a per-entity file
-(:func:`observatory.ingest` builds that SQL from :mod:`observatory._contract`).
+(:func:`observatory.ingest.load` builds that SQL from :mod:`observatory.contract`).
 """
 
 from __future__ import annotations

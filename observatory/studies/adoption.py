@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 
-from . import _db, _status
-from .hazards import ExposureCurve, ExposureHazardModel, exposure_pairs_from_panel
+from observatory import db as _db, _status
+from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
+from observatory.estimators.cox import ExposureHazardModel
 
 __all__ = ["AdoptionResult", "build_adoption_panel", "run_adoption", "DEFAULT_COVARIATES"]
 
@@ -174,13 +174,14 @@ def run_adoption(
     if n_events >= min_events:
         started = time.perf_counter()
         say(f"Cox model, linear exposure ({len(panel):,} rows)")
-        linear = ExposureHazardModel("linear", covariates=used, max_rows=max_rows, seed=seed).fit(panel)
+        linear = ExposureHazardModel("linear", max_rows=max_rows, seed=seed).fit(panel, covariates=used)
         say("Cox model, log(1 + exposures)")
-        log1p = ExposureHazardModel("log1p", covariates=used, max_rows=max_rows, seed=seed).fit(panel)
+        log1p = ExposureHazardModel("log1p", max_rows=max_rows, seed=seed).fit(panel, covariates=used)
         timings["cox"] = time.perf_counter() - started
         started = time.perf_counter()
         say("exposure curve")
-        curve = ExposureCurve(max_exposures=max_exposures).fit(exposure_pairs_from_panel(panel), hazard_model=linear)
+        curve = ExposureCurve(max_exposures=max_exposures).fit(exposure_pairs_from_panel(panel),
+                                                            hazard_ratio_ci=linear.hazard_ratio_ci_)
         timings["curve"] = time.perf_counter() - started
 
     if linear is None:
