@@ -29,10 +29,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from observatory import db as _db
+    from observatory.estimators.cox import ExposureHazardModel
+    from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
     from observatory.studies.adoption import build_adoption_panel
     from observatory.studies.cascades import build_cascades
-    from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
-    from observatory.estimators.cox import ExposureHazardModel
 
     db = args.db or simulated_database(args.workdir or Path(tempfile.mkdtemp(prefix="adoption-bench-")), args.agents)
     con = _db.connect(db)

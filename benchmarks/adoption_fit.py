@@ -17,8 +17,8 @@ import resource
 import time
 import tracemalloc
 
-from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
 from observatory.estimators.cox import ExposureHazardModel, simulate_exposure_panel
+from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
 
 PLANTED_HAZARD_RATIO = 0.53
 # With the simulator's defaults (0.1 exposures per hour over 100 hours, baseline hazard 0.02 per hour) a pair

@@ -23,8 +23,8 @@ from rich.progress import track  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from observatory.estimators import _powerlaw_core as core  # noqa: E402
-from observatory.studies.coverage import run_coverage, summarise  # noqa: E402
 from observatory.estimators.powerlaw import PowerLawFit  # noqa: E402
+from observatory.studies.coverage import run_coverage, summarise  # noqa: E402
 
 
 def run_coverage_with_progress(societies: int, agents: int):

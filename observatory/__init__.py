@@ -35,12 +35,16 @@ _EXPORTS = {
     "approximate_betweenness": "studies",
     "compute_agent_features": "studies",
     "build_cascades": "studies",
-    "CascadeConfig": "studies",
     "fit_cascade_sizes": "studies",
     "fit_file": "studies",
     "run_adoption": "studies",
     "run_cooperation": "studies",
-    "CooperationConfig": "studies",
+    # each step's settings and defaults
+    "RolesConfig": "config",
+    "CascadeConfig": "config",
+    "PowerLawConfig": "config",
+    "AdoptionConfig": "config",
+    "CooperationConfig": "config",
     # findings and report
     "collect_findings": "report",
     "write_report": "report",

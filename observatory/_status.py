@@ -46,9 +46,9 @@ def record(con, step: str, reason: str | None = None, note: str | None = None) -
 
 def read(con) -> dict[str, dict]:
     """{step: {"estimable", "reason", "note"}} for every step recorded so far."""
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
-                         [TABLE]).fetchone()[0]
-    if not exists:
+    from observatory import db
+
+    if not db.table_exists(con, TABLE, "table"):
         return {}
     return {step: {"estimable": estimable, "reason": reason, "note": note}
             for step, estimable, reason, note in con.execute(

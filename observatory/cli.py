@@ -14,6 +14,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from observatory import db as _db
+from observatory.config import AdoptionConfig, CascadeConfig, CooperationConfig, PowerLawConfig, RolesConfig, default
+from observatory.simulate.config import SimulationConfig
 
 app = typer.Typer(
     help="The Molt Observatory: structural roles, cascades, adoption hazards and cooperation in agent societies.",
@@ -146,8 +148,9 @@ def run(
     drops: list[Path] = typer.Argument(..., help="Drop folders (or files) in the interaction-log contract's format."),
     db: Optional[Path] = DbOption,
     out_dir: Path = typer.Option(Path("data") / "report", "--out", help="Folder for the report."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Replicates of the power-law bootstrap."),
-    seed: int = typer.Option(0, "--seed", help="Seed of every random step."),
+    bootstrap: int = typer.Option(default(PowerLawConfig, "n_bootstrap"), "--bootstrap",
+                                   help="Replicates of the power-law bootstrap."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random step (each analysis's own default is 0)."),
     csv: bool = typer.Option(False, "--csv", help="Also export CSV copies of tables above 100,000 rows."),
 ) -> None:
     """Your own data in one command: ingest the drops, run every analysis in order, write the report."""
@@ -181,11 +184,12 @@ def run(
             summaries.append((f"ingest {drop}", status))
         con = _connect_existing(path, read_only=False)
         try:
-            options = {"seed": seed, "bootstrap": bootstrap}
             for step in steps:
                 task = progress.add_task(step.description, total=1, status="")
+                # --seed seeds every step; --bootstrap is the power law's (cooperation keeps its own default).
+                config = step.configured(seed=seed, **({"n_bootstrap": bootstrap} if step.name == "powerlaw" else {}))
                 summary = step.run(con, lambda message, task=task: progress.update(task, status=str(message)[:60]),
-                                   options)
+                                   config)
                 progress.update(task, completed=1, status=summary)
                 summaries.append((step.description, summary))
             task = progress.add_task("report", total=1, status="")
@@ -232,18 +236,18 @@ def _cell(value) -> str:
 @app.command()
 def simulate(
     out_dir: Path = typer.Option(..., "--out", help="Folder to write the drop (and truth.json) into."),
-    agents: int = typer.Option(20_000, "--agents", help="Number of agents (Moltbook: 770,000)."),
-    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed writes the same bytes."),
-    fmt: str = typer.Option("jsonl", "--format", help="jsonl, parquet or csv."),
-    shape: str = typer.Option("api", "--shape", help="api (nested author/submolt objects) or flat (archive columns)."),
-    bad_rate: float = typer.Option(0.0, "--bad-rate", help="Share of extra bad records to inject (JSONL)."),
-    drops: int = typer.Option(1, "--drops", help="Split the timeline into this many overlapping drops."),
-    layout: str = typer.Option("entities", "--layout",
+    agents: int = typer.Option(default(SimulationConfig, "n_agents"), "--agents", help="Number of agents (Moltbook: 770,000)."),
+    seed: int = typer.Option(default(SimulationConfig, "seed"), "--seed",
+                             help="Random seed: the same seed writes the same bytes."),
+    fmt: str = typer.Option(default(SimulationConfig, "fmt"), "--format", help="jsonl, parquet or csv."),
+    shape: str = typer.Option(default(SimulationConfig, "shape"), "--shape", help="api (nested author/submolt objects) or flat (archive columns)."),
+    bad_rate: float = typer.Option(default(SimulationConfig, "bad_rate"), "--bad-rate", help="Share of extra bad records to inject (JSONL)."),
+    drops: int = typer.Option(default(SimulationConfig, "n_drops"), "--drops", help="Split the timeline into this many overlapping drops."),
+    layout: str = typer.Option(default(SimulationConfig, "layout"), "--layout",
                                help="entities (a folder of files per entity) or api (the API's responses as scrapers "
                                     "save them: a post detail per post with its comment tree, profiles, submolts)."),
 ) -> None:
     """Simulate a Moltbook-like society with planted ground truth, written as a contract drop."""
-    from observatory.simulate.config import SimulationConfig
     from observatory.simulate.run import simulate as run_simulation
 
     try:
@@ -334,42 +338,54 @@ def _open(db: Optional[Path]):
     return con
 
 
+def _run_study(db: Optional[Path], name: str, study) -> None:
+    """Run ``study(con, say)`` on the database with a spinner that shows what ``say`` is told; print its result."""
+    con = _open(db)
+    try:
+        with _spinner() as progress:
+            task = progress.add_task(name, total=None, status="")
+            result = study(con, lambda message: progress.update(task, description=f"{name}: {message}"))
+    finally:
+        con.close()
+    out.print(str(result))
+
+
 @app.command()
 def roles(
     db: Optional[Path] = DbOption,
-    k_min: int = typer.Option(2, help="Smallest k tried."),
-    k_max: int = typer.Option(10, help="Largest k tried."),
-    min_share: float = typer.Option(0.01, help="A solution with a smaller cluster is flagged degenerate."),
-    betweenness_sources: int = typer.Option(256, help="Sampled sources for the betweenness estimate."),
-    seed: int = typer.Option(0, help="Seed of every random step."),
+    k_min: int = typer.Option(default(RolesConfig, "k_min"), help="Smallest k tried."),
+    k_max: int = typer.Option(default(RolesConfig, "k_max"), help="Largest k tried."),
+    min_share: float = typer.Option(default(RolesConfig, "min_share"),
+                                    help="A solution with a smaller cluster is flagged degenerate."),
+    betweenness_sources: int = typer.Option(default(RolesConfig, "betweenness_sources"),
+                                            help="Sampled sources for the betweenness estimate."),
+    seed: int = typer.Option(default(RolesConfig, "seed"), help="Seed of every random step."),
 ) -> None:
     """Structural roles: reply graph, agent features, k selection in the open, core-periphery."""
     from observatory.studies.roles import run_roles
 
-    con = _open(db)
-    try:
+    config = RolesConfig(k_min=k_min, k_max=k_max, min_share=min_share, betweenness_sources=betweenness_sources,
+                         seed=seed)
+
+    def study(con, say):
         _db.build_table(con, "agent_activity")
-        with _spinner() as progress:
-            task = progress.add_task("roles", total=None, status="")
-            result = run_roles(con, k_range=range(k_min, k_max + 1), min_share=min_share,
-                               betweenness_sources=betweenness_sources, seed=seed,
-                               progress=lambda m: progress.update(task, description=f"roles: {m}"))
-    finally:
-        con.close()
-    out.print(result.summary())
+        return run_roles(con, config, progress=say)
+
+    _run_study(db, "roles", study)
 
 
 @app.command()
 def cascades(
     db: Optional[Path] = DbOption,
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Replicates of the goodness-of-fit test and the alpha CI."),
-    seed: int = typer.Option(0, "--seed"),
-    method: str = typer.Option("powerlaw", help="powerlaw (exact MLE) or plfit (Clauset's code: alpha on a 0.01 grid)."),
-    code_spans: bool = typer.Option(False, "--code-spans", help="Also treat code spans as items."),
-    memes: bool = typer.Option(False, "--memes", help="Also treat recurring word n-grams as items."),
+    bootstrap: int = typer.Option(default(PowerLawConfig, "n_bootstrap"), "--bootstrap",
+                                   help="Replicates of the goodness-of-fit test and the alpha CI."),
+    seed: int = typer.Option(default(PowerLawConfig, "seed"), "--seed"),
+    method: str = typer.Option(default(PowerLawConfig, "method"), help="powerlaw (exact MLE) or plfit (Clauset's code: alpha on a 0.01 grid)."),
+    code_spans: bool = typer.Option(default(CascadeConfig, "extract_code_spans"), "--code-spans", help="Also treat code spans as items."),
+    memes: bool = typer.Option(default(CascadeConfig, "extract_memes"), "--memes", help="Also treat recurring word n-grams as items."),
 ) -> None:
     """Cascades: items, adoptions, exposures, trees, and the power-law fit of cascade sizes."""
-    from observatory.studies.cascades import CascadeConfig, build_cascades, cascade_summary
+    from observatory.studies.cascades import build_cascades, cascade_summary
     from observatory.studies.powerlaw import fit_cascade_sizes
 
     con = _open(db)
@@ -378,7 +394,7 @@ def cascades(
             task = progress.add_task("cascades (SQL)", total=None, status="")
             counts = build_cascades(con, CascadeConfig(extract_code_spans=code_spans, extract_memes=memes))
             progress.update(task, description="power-law fit and bootstrap")
-            fit = fit_cascade_sizes(con, n_bootstrap=bootstrap, seed=seed, method=method,
+            fit = fit_cascade_sizes(con, PowerLawConfig(n_bootstrap=bootstrap, seed=seed, method=method),
                                     progress=lambda step, done, total: progress.update(
                                         task, description=f"power law: {step}", total=total, completed=done))
         _print_frame(cascade_summary(con).round(3), title="cascades by item kind")
@@ -396,9 +412,10 @@ def powerlaw(
     file: Path = typer.Argument(..., help="A text file of one number per line ('#' comments and blank lines ignored)."),
     discrete: bool = typer.Option(False, "--discrete", help="Integer data: fit the discrete power law."),
     xmin: Optional[float] = typer.Option(None, "--xmin", help="Fix the lower bound of the tail instead of estimating it."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Goodness-of-fit replicates (0 skips the test)."),
-    seed: int = typer.Option(0, "--seed"),
-    method: str = typer.Option("powerlaw", "--method",
+    bootstrap: int = typer.Option(default(PowerLawConfig, "n_bootstrap"), "--bootstrap",
+                                   help="Goodness-of-fit replicates (0 skips the test)."),
+    seed: int = typer.Option(default(PowerLawConfig, "seed"), "--seed"),
+    method: str = typer.Option(default(PowerLawConfig, "method"), "--method",
                                help="powerlaw (powerlaw.Fit's procedure) or plfit (Clauset's plfit.m, alpha on a "
                                     "0.01 grid: the code behind the 2009 paper's tables)."),
     json_output: bool = typer.Option(False, "--json", help="Print the fit as JSON."),
@@ -428,38 +445,34 @@ def powerlaw(
 @app.command()
 def adoption(
     db: Optional[Path] = DbOption,
-    max_rows: int = typer.Option(2_000_000, help="Above this many panel rows, case-control sample non-events."),
-    seed: int = typer.Option(0, "--seed"),
+    max_rows: int = typer.Option(default(AdoptionConfig, "max_rows"),
+                                  help="Above this many panel rows, case-control sample non-events."),
+    seed: int = typer.Option(default(AdoptionConfig, "seed"), "--seed"),
 ) -> None:
     """Adoption hazards: exposure panel, Cox models (linear and log1p exposure), exposure curve, verdict."""
     from observatory.studies.adoption import run_adoption
     from observatory.studies.cascades import build_cascades
 
-    con = _open(db)
-    try:
-        with _spinner() as progress:
-            task = progress.add_task("adoption", total=None, status="")
-            _db.build_table(con, "agent_activity")
-            if not _db.table_exists(con, "exposures"):
-                progress.update(task, description="cascade tables (SQL)")
-                build_cascades(con)
-            result = run_adoption(con, max_rows=max_rows, seed=seed,
-                                  progress=lambda m: progress.update(task, description=f"adoption: {m}"))
-    finally:
-        con.close()
-    out.print(result.summary())
+    def study(con, say):
+        _db.build_table(con, "agent_activity")
+        if not _db.table_exists(con, "exposures"):
+            say("cascade tables (SQL)")
+            build_cascades(con)
+        return run_adoption(con, AdoptionConfig(max_rows=max_rows, seed=seed), progress=say)
+
+    _run_study(db, "adoption", study)
 
 
 @app.command()
 def cooperation(
     db: Optional[Path] = DbOption,
-    caliper: float = typer.Option(0.2, help="Caliper, in standard deviations of the propensity logit."),
-    exact_submolt: bool = typer.Option(False, "--exact-submolt", help="Match only within the same submolt."),
-    replace: bool = typer.Option(False, "--replace", help="Match with replacement."),
-    seed: int = typer.Option(0, "--seed"),
+    caliper: float = typer.Option(default(CooperationConfig, "caliper"), help="Caliper, in standard deviations of the propensity logit."),
+    exact_submolt: bool = typer.Option(default(CooperationConfig, "exact_submolt"), "--exact-submolt", help="Match only within the same submolt."),
+    replace: bool = typer.Option(default(CooperationConfig, "replace"), "--replace", help="Match with replacement."),
+    seed: int = typer.Option(default(CooperationConfig, "seed"), "--seed"),
 ) -> None:
     """Cooperation: multi-agent task threads against a matched single-agent baseline, with balance and power."""
-    from observatory.studies.cooperation import CooperationConfig, run_cooperation
+    from observatory.studies.cooperation import run_cooperation
 
     con = _open(db)
     try:
@@ -468,7 +481,7 @@ def cooperation(
         balance = con.execute("SELECT * FROM cooperation_balance").df()
     finally:
         con.close()
-    out.print(result.summary())
+    out.print(str(result))
     if len(balance):
         _print_frame(balance.round(3), title="balance (standardised mean differences)")
 

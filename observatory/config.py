@@ -110,7 +110,22 @@ def default(cls, name: str):
 
 
 def overridden(config, cls, **overrides):
-    """``config`` (or the defaults of ``cls``) with the overrides that are not None."""
+    """``config`` (or the defaults of ``cls``) with some fields replaced: what a study does with its keyword
+    arguments, so that ``fit_cascade_sizes(con, n_bootstrap=200)`` and
+    ``fit_cascade_sizes(con, PowerLawConfig(n_bootstrap=200))`` are the same call.
+
+    >>> overridden(None, AdoptionConfig, seed=3)
+    AdoptionConfig(max_rows=2000000, max_exposures=10, seed=3)
+    >>> overridden(None, AdoptionConfig, sed=3)
+    Traceback (most recent call last):
+    ...
+    TypeError: AdoptionConfig has no setting 'sed' (its settings: max_rows, max_exposures, seed)
+    """
     config = config if config is not None else cls()
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(config, **changes) if changes else config
+    if not isinstance(config, cls):
+        raise TypeError(f"expected a {cls.__name__}, got {type(config).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in overrides if k not in names]
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no setting {unknown[0]!r} (its settings: {', '.join(names)})")
+    return dataclasses.replace(config, **overrides) if overrides else config

@@ -83,13 +83,15 @@ def literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def table_exists(con, name: str) -> bool:
-    """Whether a table or view `name` exists in the main schema (temporary tables excluded)."""
+def table_exists(con, name: str, kind: str | None = None) -> bool:
+    """Whether a relation ``name`` exists in the main schema: a table or a view, or only a ``kind`` ("table",
+    "view"). Temporary tables and DuckDB's internal views do not count. The one existence check of the library."""
+    kinds = {"table": ("table",), "view": ("view",), None: ("table", "view")}[kind]
     return bool(con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' AND NOT temporary",
-        [name]).fetchone()[0] or con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main' AND NOT internal",
-        [name]).fetchone()[0])
+        "SELECT count(*) FROM (SELECT table_name AS name, 'table' AS kind FROM duckdb_tables() "
+        "WHERE schema_name = 'main' AND NOT temporary UNION ALL SELECT view_name, 'view' FROM duckdb_views() "
+        "WHERE schema_name = 'main' AND NOT internal) WHERE name = ? AND list_contains(?, kind)",
+        [name, list(kinds)]).fetchone()[0])
 
 
 def row_count(con, name: str) -> int:
@@ -170,14 +172,12 @@ def _create_staging(con, refresh: bool) -> None:
     _create_macros(con)
     # A database from before the clean tables had views of these names: replace them.
     for name in CLEAN_TABLES:
-        if con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]).fetchone()[0]:
+        if table_exists(con, name, "view"):
             con.execute(f"DROP VIEW {name}")
     for kind, name in STAGING:
         if kind == "view":
             con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{(sql_dir() / 'staging' / f'{name}.sql').read_text()}")
-        elif refresh or not con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [name]
-        ).fetchone()[0]:
+        elif refresh or not table_exists(con, name, "table"):
             # Created (or recomputed) from what has been ingested: empty in a new database, complete in one that
             # predates the clean tables.
             refresh_clean_table(con, name)
@@ -270,8 +270,7 @@ def refresh_clean_table(con, name: str, *, full: bool = False) -> int:
     fingerprint = _sql_fingerprint(name)
     state = con.execute("SELECT refreshed_through, sql_fingerprint FROM clean_table_state WHERE table_name = ?",
                         [name]).fetchone()
-    exists = bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' "
-                              "AND NOT temporary", [name]).fetchone()[0])
+    exists = table_exists(con, name, "table")
     incremental = (not full and exists and state is not None and state[1] == fingerprint and name in _TOUCHED
                    and not con.execute(
                        "SELECT count(*) FROM clean_changes WHERE key IS NULL AND through > ? AND table_name IN "

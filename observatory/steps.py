@@ -12,86 +12,102 @@ each with the relations it is computed from. The Dagster definitions make one as
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
+
+from observatory.config import AdoptionConfig, CascadeConfig, CooperationConfig, PowerLawConfig, RolesConfig
 
 __all__ = ["Step", "STEPS", "PYTHON_TABLES", "ordered"]
 
 
 @dataclass(frozen=True)
 class Step:
+    """One analysis step. ``run(con, progress, config)`` runs it with ``config``, an instance of ``settings``
+    (the step's settings dataclass, :mod:`observatory.config`; None for a step without settings), and returns a
+    one-line summary."""
+
     name: str
     description: str
     after: tuple[str, ...]
     run: Callable = field(repr=False)
     sql: tuple[str, ...] = ()
     tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    settings: type | None = None
+
+    def configured(self, **values):
+        """The step's default settings with those of ``values`` it has replaced (``seed`` applies to every step with
+        a seed); None for a step without settings."""
+        if self.settings is None:
+            return None
+        names = {f.name for f in dataclasses.fields(self.settings)}
+        return self.settings(**{k: v for k, v in values.items() if k in names})
 
 
-def _agent_activity(con, progress, options):
+def _agent_activity(con, progress, config):
     from observatory import db
 
     rows = db.build_table(con, "agent_activity")
     return f"{rows:,} agents"
 
 
-def _roles(con, progress, options):
+def _roles(con, progress, config):
     from observatory.studies.roles import run_roles
 
-    result = run_roles(con, seed=options.get("seed", 0), progress=progress)
+    result = run_roles(con, config, progress=progress)
     return f"k = {result.k}, silhouette {result.silhouette:.3f}" if result.k else "not estimable"
 
 
-def _cascades(con, progress, options):
+def _cascades(con, progress, config):
     from observatory.studies.cascades import build_cascades
 
-    counts = build_cascades(con)
+    counts = build_cascades(con, config)
     return ", ".join(f"{n:,} {name}" for name, n in counts.items() if name in ("cascades", "adoptions"))
 
 
-def _powerlaw(con, progress, options):
+def _powerlaw(con, progress, config):
     from observatory.studies.powerlaw import fit_cascade_sizes
 
-    fit = fit_cascade_sizes(con, n_bootstrap=options.get("bootstrap", 1000), seed=options.get("seed", 0),
-                            progress=lambda step, done, total: progress(f"{step} {done:,}/{total:,}"))
+    fit = fit_cascade_sizes(con, config, progress=lambda step, done, total: progress(f"{step} {done:,}/{total:,}"))
     return "not estimable" if fit is None else f"alpha {fit.alpha_:.3f}, p {fit.p_value_:.3f}"
 
 
-def _adoption(con, progress, options):
+def _adoption(con, progress, config):
     from observatory.studies.adoption import run_adoption
 
-    result = run_adoption(con, seed=options.get("seed", 0), progress=progress)
+    result = run_adoption(con, config, progress=progress)
     model = result.linear
     return "not estimable" if model is None else f"HR {model.hazard_ratio_:.3f}"
 
 
-def _cooperation(con, progress, options):
-    from observatory.studies.cooperation import CooperationConfig, run_cooperation
+def _cooperation(con, progress, config):
+    from observatory.studies.cooperation import run_cooperation
 
-    result = run_cooperation(con, CooperationConfig(seed=options.get("seed", 0)))
+    result = run_cooperation(con, config)
     m = result.matcher
     return "not estimable" if m is None else f"{m.n_matched_:,} matched sets"
 
 
 STEPS = (
     Step("agent_activity", "population: agent activity", (), _agent_activity, sql=("agent_activity",)),
-    Step("roles", "structural roles", ("agent_activity",), _roles,
+    Step("roles", "structural roles", ("agent_activity",), _roles, settings=RolesConfig,
          sql=("interaction_edges", "vote_edges", "agent_activity_features"),
          tables={"agent_features": ("agent_activity_features", "interaction_edges"),
                  "agent_roles": ("agent_features", "agents"),
                  "role_profiles": ("agent_roles", "agent_features"),
                  "role_k_selection": ("agent_features",)}),
-    Step("cascades", "cascade tables", (), _cascades,
+    Step("cascades", "cascade tables", (), _cascades, settings=CascadeConfig,
          sql=("item_mentions", "adoptions", "exposures", "cascade_edges", "cascade_nodes", "cascades", "items")),
-    Step("powerlaw", "power-law fit of cascade sizes", ("cascades",), _powerlaw,
+    Step("powerlaw", "power-law fit of cascade sizes", ("cascades",), _powerlaw, settings=PowerLawConfig,
          tables={"cascade_powerlaw": ("cascades",), "cascade_powerlaw_comparisons": ("cascades",),
                  "cascade_ccdf": ("cascades",)}),
     # Adoption reads the roles (their indicators are covariates) and the exposures of the cascade tables.
-    Step("adoption", "adoption hazards", ("agent_activity", "roles", "cascades"), _adoption,
+    Step("adoption", "adoption hazards", ("agent_activity", "roles", "cascades"), _adoption, settings=AdoptionConfig,
          sql=("adoption_subjects", "adoption_panel"),
          tables={"adoption_cox": ("adoption_panel", "agent_features", "agent_roles"),
                  "exposure_curve": ("adoption_panel", "agent_features", "agent_roles")}),
     Step("cooperation", "cooperation against a matched baseline", (), _cooperation, sql=("task_events",),
+         settings=CooperationConfig,
          tables={name: ("task_events",) for name in (
              "cooperation_matches", "cooperation_balance", "cooperation_outcomes", "cooperation_success_rates",
              "cooperation_designs", "cooperation_overlap")}),

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import typer
 
+from observatory.config import default
+from observatory.simulate.config import SimulationConfig
+from pipelines import DEMO_BAD_RATE
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run the observatory's Dagster jobs.")
 
 
@@ -24,9 +28,11 @@ def _root() -> None:
 
 @app.command()
 def run(
-    agents: int = typer.Option(20_000, "--agents", help="Agents in the simulated society (Moltbook: 770,000)."),
-    seed: int = typer.Option(7, "--seed", help="Simulation seed."),
-    bad_rate: float = typer.Option(0.001, "--bad-rate", help="Share of injected bad records, to exercise quarantine."),
+    agents: int = typer.Option(default(SimulationConfig, "n_agents"), "--agents",
+                               help="Agents in the simulated society (Moltbook: 770,000)."),
+    seed: int = typer.Option(default(SimulationConfig, "seed"), "--seed", help="Simulation seed."),
+    bad_rate: float = typer.Option(DEMO_BAD_RATE, "--bad-rate",
+                                   help="Share of injected bad records, to exercise quarantine."),
     job: str = typer.Option("main", "--job", help="main, ingest or refresh."),
     drop: str = typer.Option("", "--drop",
                              help="A drop folder of the landing folder (the partition) for main or ingest; "
@@ -53,7 +59,7 @@ def run(
     if job == "main" and not drop:
         _execute(definitions, instance, "simulate", {
             **logging_config,
-            "ops": {"landing__simulated_drop": {"config": {"agents": agents, "seed": seed, "bad_rate": bad_rate}}}})
+            "ops": {"landing__simulated_drop": {"config": {"n_agents": agents, "seed": seed, "bad_rate": bad_rate}}}})
         partition = simulated_drop_name(agents, seed)
     if job in ("main", "ingest"):
         if partition is None:

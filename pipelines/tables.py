@@ -9,10 +9,13 @@ result table are declared beside its step (observatory.steps).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from pathlib import Path
 
 import dagster as dg
+import pydantic
 
 from observatory import db
 from observatory.contract import ENTITIES
@@ -129,3 +132,52 @@ def step_results(con, step_name: str, extra: dict[str, dict] | None = None, plot
     return [dg.MaterializeResult(asset_key=key_for(table),
                                  metadata={**table_metadata(con, table), **rounded(extra.get(table, {}))})
             for table in step(step_name).tables]
+
+
+def config_from(cls, fields: typing.Iterable[str] | None = None, name: str | None = None,
+                defaults: dict | None = None) -> type[dg.Config]:
+    """A Dagster run-config class with the fields (names, types, defaults) of a library settings dataclass
+    (:mod:`observatory.config`), so that a default lives in one place; ``defaults`` names the few the pipelines
+    choose differently, on purpose."""
+    hints = typing.get_type_hints(cls)
+    defaults = defaults or {}
+    chosen = [f for f in dataclasses.fields(cls) if fields is None or f.name in fields]
+    return pydantic.create_model(name or f"{cls.__name__}Run", __base__=dg.Config,
+                                 **{f.name: (hints[f.name], defaults.get(f.name, f.default)) for f in chosen})
+
+
+def settings_of(cls, config: dg.Config, **defaults):
+    """The library settings ``cls`` from a Dagster run config built by `config_from` (fields it lacks keep their
+    defaults, or ``defaults``)."""
+    return cls(**{**defaults, **config.model_dump()})
+
+
+def study_asset(step_name: str, descriptions: dict[str, str], run: typing.Callable, *, name: str, summary: str,
+                metadata: typing.Callable, plots: dict[str, str] | None = None,
+                config_fields: typing.Iterable[str] | None = None) -> dg.AssetsDefinition:
+    """The multi-asset of a study step: one asset per result table (`step_specs`), a run config with the fields of
+    the step's settings dataclass (`config_from`), and per table its row count, schema, the metadata
+    ``metadata(result)`` gives ({table: {key: value}}) and the chart ``plots`` names.
+
+    ``run(con, settings, context)`` runs the study (with ``build_marts=False``: the marts are assets of their own)
+    and returns its result; a result with a text (a study's ``*Result``) is logged."""
+    from dagster_duckdb import DuckDBResource
+
+    from observatory.studies.base import StudyResult
+
+    settings_cls = step(step_name).settings
+    run_config = config_from(settings_cls, config_fields, name=f"{name.title().replace('_', '')}Config")
+
+    def materialise(context, config, duckdb):
+        with duckdb.get_connection() as con:
+            result = run(con, settings_of(settings_cls, config), context)
+            results = step_results(con, step_name, metadata(result), plots)
+        if isinstance(result, StudyResult):
+            context.log.info("\n" + str(result))
+        yield from results
+
+    # Dagster reads the config and resource types from the annotations.
+    materialise.__annotations__ = {"context": dg.AssetExecutionContext, "config": run_config,
+                                   "duckdb": DuckDBResource}
+    return dg.multi_asset(name=name, specs=step_specs(step_name, descriptions), can_subset=False,
+                          description=summary)(materialise)

@@ -27,12 +27,12 @@ class AnalysedSociety:
 def society(tmp_path_factory) -> AnalysedSociety:
     """The demo society (20,000 agents, seed 7, 0.1% injected bad records) through ingest and every analysis, as
     `make demo` runs them."""
-    from observatory.studies.adoption import run_adoption
-    from observatory.studies.cascades import build_cascades
-    from observatory.studies.powerlaw import fit_cascade_sizes
-    from observatory.studies.cooperation import run_cooperation
     from observatory.ingest.load import ingest_drop
     from observatory.report.html import write_report
+    from observatory.studies.adoption import run_adoption
+    from observatory.studies.cascades import build_cascades
+    from observatory.studies.cooperation import run_cooperation
+    from observatory.studies.powerlaw import fit_cascade_sizes
     from observatory.studies.roles import run_roles
 
     root = tmp_path_factory.mktemp("society")

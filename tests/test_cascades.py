@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from observatory import db as _db
-from observatory.studies.cascades import CascadeConfig, build_cascades
 from observatory.ingest.load import ingest_drop
+from observatory.studies.cascades import CascadeConfig, build_cascades
 
 from .test_ingest import write_jsonl
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from observatory.estimators.base import Estimator, NotFittedError
-from observatory.estimators.exposure_curve import ExposureCurve
 from observatory.estimators.cox import ExposureHazardModel, simulate_exposure_panel
+from observatory.estimators.exposure_curve import ExposureCurve
 from observatory.estimators.matching import PropensityMatcher
 from observatory.estimators.powerlaw import PowerLawFit
 from observatory.estimators.roles import RoleClustering
@@ -79,3 +79,30 @@ def test_fit_returns_the_estimator_with_a_dataframe_summary_and_json(case, capsy
     assert len(capsys.readouterr().out.splitlines()) >= 2
     assert json.loads(json.dumps(model.to_dict())) and json.loads(model.to_json())
     assert "not fitted" not in repr(model)
+
+
+def test_model_choices_and_column_names_are_keywords_after_the_first_argument(case):
+    # lifelines' rule: one positional argument to __init__ (the main choice) and to fit (the data); everything
+    # else by name, so that a call reads the same whatever the order of the parameters.
+    import inspect
+
+    name, make, _ = case
+    cls = type(make())
+    for method in (cls.__init__, cls.fit):
+        parameters = list(inspect.signature(method).parameters.values())[1:]
+        positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        assert len(positional) <= 1, (name, method.__name__, positional)
+
+
+@pytest.mark.parametrize("study", ["roles", "adoption", "cooperation"])
+def test_every_study_result_has_the_same_habits(society, study, capsys):
+    from observatory.studies.base import StudyResult
+
+    result = society.results[study]
+    assert isinstance(result, StudyResult)
+    summary = result.summary
+    assert isinstance(summary, pd.DataFrame) and list(summary.columns) == ["quantity", "value"]
+    assert len(summary) >= 5 and summary["quantity"].is_unique
+    json.dumps(result.to_dict())
+    result.print_summary()
+    assert capsys.readouterr().out == str(result) + "\n" and len(str(result).splitlines()) >= 2

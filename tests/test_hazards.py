@@ -12,7 +12,6 @@ References used:
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,8 +22,8 @@ from lifelines.utils import concordance_index
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
-from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel, saturation_verdict
 from observatory.estimators.cox import ExposureHazardModel, risk_set_concordance, simulate_exposure_panel
+from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel, saturation_verdict
 
 ROSSI_TERMS = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
 

@@ -94,8 +94,8 @@ def test_a_new_drop_changes_rows_it_holds_no_copy_of(tmp_path):
 
 def _mart_differences(con) -> dict[str, int]:
     """For each cascade table, rows that differ from its SQL computed in full now."""
-    from observatory.studies.cascades import TABLES
     from observatory.sqlmodels import catalogue
+    from observatory.studies.cascades import TABLES
 
     out = {}
     for name in TABLES:
@@ -140,9 +140,9 @@ def test_every_sql_file_runs_the_same_after_sqlglot_regenerates_it(tmp_path):
     ingest_drop(landing, con=con)
     from dataclasses import asdict
 
+    from observatory.steps import ordered
     from observatory.studies.cascades import CascadeConfig
     from observatory.studies.cooperation import CooperationConfig
-    from observatory.steps import ordered
 
     variables = {**asdict(CascadeConfig()), **asdict(CooperationConfig())}
     for step in ordered():

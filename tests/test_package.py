@@ -62,8 +62,10 @@ def test_the_old_module_paths_still_import_and_say_where_a_name_lives_now():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         from observatory.cascades import fit_cascade_sizes as old_fit
-        from observatory.hazards import ExposureCurve as old_curve, ExposureHazardModel as old_model
-        from observatory.powerlaw import PowerLawFit as old_powerlaw, fit_file as old_fit_file
+        from observatory.hazards import ExposureCurve as old_curve
+        from observatory.hazards import ExposureHazardModel as old_model
+        from observatory.powerlaw import PowerLawFit as old_powerlaw
+        from observatory.powerlaw import fit_file as old_fit_file
         from observatory.roles import run_roles as old_run_roles
     assert (old_fit, old_curve, old_model, old_powerlaw, old_fit_file, old_run_roles) == (
         fit_cascade_sizes, ExposureCurve, ExposureHazardModel, PowerLawFit, fit_file, run_roles)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from pipelines.defs.resources import ObservatoryDuckDB
 
-from observatory import db as _db, sqlmodels
+from observatory import db as _db
+from observatory import sqlmodels
 from observatory.ingest.load import ingest_drop
 from observatory.simulate.config import SimulationConfig
 from observatory.simulate.run import simulate
@@ -21,6 +21,7 @@ from observatory.steps import STEPS
 from pipelines.definitions import defs
 from pipelines.defs.ingest.assets import DROPS
 from pipelines.defs.ingest.sensors import landing_folder_sensor
+from pipelines.defs.resources import ObservatoryDuckDB
 from pipelines.tables import key_for
 
 from .test_ingest import AGENTS, COMMENTS_API, POSTS_API, write_jsonl, write_lines

@@ -11,12 +11,12 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from observatory import db as _db
-from observatory.studies.adoption import run_adoption
-from observatory.studies.cascades import build_cascades
-from observatory.studies.powerlaw import fit_cascade_sizes
 from observatory.ingest.load import ingest_drop
 from observatory.simulate.config import SimulationConfig, load_truth
 from observatory.simulate.run import simulate
+from observatory.studies.adoption import run_adoption
+from observatory.studies.cascades import build_cascades
+from observatory.studies.powerlaw import fit_cascade_sizes
 
 
 def test_ingest_lands_every_planted_record(society):

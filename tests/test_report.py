@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from observatory import db as _db
-from observatory.report.html import CSV_MAX_ROWS
 from observatory.report.findings import EXPORTED_TABLES, FINDINGS_KEYS
+from observatory.report.html import CSV_MAX_ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -127,6 +127,18 @@ def test_readme_queries_run_as_written(society, query):
     assert len(result) > 0
 
 
+def test_readme_python_example_runs_as_written(society, capsys):
+    # The "From Python" block, on the analysed society's database instead of data/observatory.duckdb.
+    code = re.search(r"### From Python.*?```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
+    assert '"data/observatory.duckdb"' in code
+    namespace: dict = {}
+    exec(code.replace('"data/observatory.duckdb"', repr(str(society.db))), namespace)
+    model = namespace["model"]
+    assert 0 < model.hazard_ratio_ < 10 and model.hazard_ratio_ci_[0] < model.hazard_ratio_ < model.hazard_ratio_ci_[1]
+    assert "log1p(exposures)" in capsys.readouterr().out
+    namespace["con"].close()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Hostile text
 
@@ -141,16 +153,16 @@ HOSTILE = {
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory):
     """A simulated society whose biggest hub, a submolt and some titles carry hostile strings, run end to end."""
-    from observatory.studies.adoption import run_adoption
-    from observatory.studies.cascades import build_cascades
-    from observatory.studies.powerlaw import fit_cascade_sizes
-    from observatory.studies.cooperation import run_cooperation
     from observatory.ingest.load import ingest_drop
     from observatory.report.findings import create_researcher_views
     from observatory.report.html import write_report
-    from observatory.studies.roles import run_roles
     from observatory.simulate.config import SimulationConfig
     from observatory.simulate.run import simulate
+    from observatory.studies.adoption import run_adoption
+    from observatory.studies.cascades import build_cascades
+    from observatory.studies.cooperation import run_cooperation
+    from observatory.studies.powerlaw import fit_cascade_sizes
+    from observatory.studies.roles import run_roles
 
     root = tmp_path_factory.mktemp("hostile")
     drop = root / "drop"

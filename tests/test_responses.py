@@ -262,10 +262,10 @@ def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estima
     """The Dagster main job (the scrape's partition -> every table and analysis -> report): no step fails; each
     analysis the data cannot support records why, and the report shows it."""
     import dagster as dg
-    from pipelines.defs.resources import ObservatoryDuckDB
 
     from pipelines.definitions import defs
     from pipelines.defs.ingest.assets import DROPS
+    from pipelines.defs.resources import ObservatoryDuckDB
 
     monkeypatch.setenv("OBSERVATORY_REPORTS", str(tmp_path / "report"))
     monkeypatch.setenv("OBSERVATORY_LANDING", str(Path(scrape).parent))

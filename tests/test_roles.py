@@ -9,8 +9,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from observatory import db as _db
-from observatory.ingest.load import ingest_drop
 from observatory.estimators.roles import RoleClustering, name_roles
+from observatory.ingest.load import ingest_drop
 from observatory.studies.roles import approximate_betweenness, build_interaction_graph, compute_agent_features
 
 from .test_ingest import write_jsonl

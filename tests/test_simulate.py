@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from observatory.simulate.spread import draw_sizes
 from observatory.simulate.config import SimulationConfig, load_truth
 from observatory.simulate.run import simulate
+from observatory.simulate.spread import draw_sizes
 
 SMALL = SimulationConfig(n_agents=4_000, seed=11)
 

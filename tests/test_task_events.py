@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from observatory import db as _db
-from observatory.studies.cooperation import run_cooperation
 from observatory.ingest.load import ingest_drop
+from observatory.studies.cooperation import run_cooperation
 
 from .test_cascades import at, comment
 from .test_ingest import write_jsonl
@@ -85,4 +85,4 @@ def test_heuristic_detector_and_outcome(events):
 def test_too_few_events_to_compare_is_said_not_computed(events):
     _, result = events
     assert result.matcher is None
-    assert "heuristic" in result.summary() and "too few" in result.summary()
+    assert "heuristic" in str(result) and "too few" in str(result)

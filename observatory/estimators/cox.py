@@ -750,27 +750,49 @@ class ExposureHazardModel(Estimator):
         )
 
     @property
+    def coefficients_(self) -> pd.DataFrame:
+        """Per term (exposure first), in plain column names for code to read: ``coef``, ``se`` (robust),
+        ``se_model``, ``hazard_ratio``, ``ci_lower`` and ``ci_upper`` (of the hazard ratio, level 1 - alpha), ``z``,
+        ``p``, ``ph_test_statistic``, ``ph_test_p``."""
+        self._check_fitted()
+        se = self.standard_errors_
+        z_value, p_value, low, high = _wald(self.params_, se, self.alpha)
+        return pd.DataFrame(
+            {
+                "coef": self.params_,
+                "se": se,
+                "se_model": np.sqrt(np.diag(self.model_variance_matrix_)),
+                "hazard_ratio": np.exp(self.params_),
+                "ci_lower": np.exp(low),
+                "ci_upper": np.exp(high),
+                "z": z_value,
+                "p": p_value,
+                "ph_test_statistic": self.ph_test_["test_statistic"],
+                "ph_test_p": self.ph_test_["p"],
+            }
+        )
+
+    @property
     def summary(self) -> pd.DataFrame:
-        """Coefficients, hazard ratios, robust and model-based standard errors, Wald tests and the PH test.
+        """``coefficients_`` under lifelines' column names (``exp(coef)``, ``se(coef)``, ``exp(coef) lower 95%``...),
+        for reading beside a lifelines fit.
 
         Model-level facts (events, subjects, concordance, the sampling design) are in ``summary.attrs``.
         """
-        self._check_fitted()
         level = f"{100 * (1 - self.alpha):g}%"
-        se = self.standard_errors_
-        z_value, p_value, low, high = _wald(self.params_, se, self.alpha)
+        terms = self.coefficients_
         table = pd.DataFrame(
             {
-                "coef": self.params_,
-                "exp(coef)": np.exp(self.params_),
-                "se(coef)": se,
-                "se(coef) model": np.sqrt(np.diag(self.model_variance_matrix_)),
-                f"exp(coef) lower {level}": np.exp(low),
-                f"exp(coef) upper {level}": np.exp(high),
-                "z": z_value,
-                "p": p_value,
-                "ph test statistic": self.ph_test_["test_statistic"],
-                "ph test p": self.ph_test_["p"],
+                "coef": terms["coef"],
+                "exp(coef)": terms["hazard_ratio"],
+                "se(coef)": terms["se"],
+                "se(coef) model": terms["se_model"],
+                f"exp(coef) lower {level}": terms["ci_lower"],
+                f"exp(coef) upper {level}": terms["ci_upper"],
+                "z": terms["z"],
+                "p": terms["p"],
+                "ph test statistic": terms["ph_test_statistic"],
+                "ph test p": terms["ph_test_p"],
             }
         )
         table.attrs.update(self._model_facts())

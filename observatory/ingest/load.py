@@ -45,8 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from observatory import db as _db
-from observatory.ingest import responses as _responses
 from observatory.contract import ENTITIES, EPOCH_MILLISECONDS_FROM, Entity, Field, timestamp_window
+from observatory.ingest import responses as _responses
 
 __all__ = ["IngestError", "IngestReport", "FileReport", "discover_drop", "ingest_drop"]
 
@@ -92,17 +92,19 @@ class DropFile:
 
 @dataclass
 class FileReport:
-    file: str
-    entity: str
-    format: str
-    sha256: str
+    """What the ingest did with one file: its rows read, loaded and quarantined (``reasons``: quarantined rows by
+    reason), and the records landed per entity (an API response holds several)."""
+
+    file: str  # relative to the drop
+    entity: str  # the contract entity, or "responses" for raw API responses
+    format: str  # jsonl, json, csv or parquet
+    sha256: str  # of the file's bytes, as read
     bytes: int
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
     skipped: bool = False  # the same content was ingested before
     reasons: dict[str, int] = field(default_factory=dict)
-    # Records landed per entity (an API response holds several).
     records: dict[str, int] = field(default_factory=dict)
 
 
@@ -1236,8 +1238,9 @@ def ingest_drop(
             con.execute(f"SET memory_limit = '{_db._checked_size(memory_limit)}'")
         # A drop is all or nothing for every reader: its rows land file by file (one transaction per file keeps
         # memory flat: a single transaction holding 10^7 rows held them all in memory until commit), and the clean
-        # views read only drops whose `finished_at` is set, which the last transaction does. A failure removes
-        # what the drop had landed; a crash leaves an unfinished drop that no view reads and the next ingest removes.
+        # tables are built only from drops whose `finished_at` is set, which the last transaction does. A failure
+        # removes what the drop had landed; a crash leaves an unfinished drop that no clean table reads and the next
+        # ingest removes.
         con.execute("INSERT INTO ingest_drops (drop_seq, drop_path, started_at) VALUES (?, ?, ?)",
                     [drop_seq, str(drop), datetime.now(timezone.utc)])
         try:

@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from observatory import db  # noqa: E402
+
 STYLE = {
     "svg.fonttype": "none",
     "font.size": 9,
@@ -26,12 +28,6 @@ STYLE = {
     "savefig.bbox": "tight",
 }
 BLUE, ORANGE, GREY, RED = "#1f77b4", "#ff7f0e", "#7f7f7f", "#d62728"
-
-
-def _exists(con, name: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM (SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views()) "
-        "WHERE table_name = ?", [name]).fetchone()[0])
 
 
 def to_svg(fig) -> str:
@@ -78,7 +74,7 @@ def _ccdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def activity_ccdf(con):
-    if not _exists(con, "agent_activity"):
+    if not db.table_exists(con, "agent_activity"):
         return None
     data = con.execute("SELECT posts, comments FROM agent_activity WHERE active").fetchnumpy()
     with plt.rc_context(STYLE):
@@ -95,7 +91,7 @@ def activity_ccdf(con):
 
 
 def active_split(con):
-    if not _exists(con, "agent_activity"):
+    if not db.table_exists(con, "agent_activity"):
         return None
     registered, active = con.execute(
         "SELECT count(*) FILTER (WHERE registered), count(*) FILTER (WHERE active AND registered) FROM agent_activity"
@@ -114,7 +110,7 @@ def active_split(con):
 
 
 def k_selection(con):
-    if not _exists(con, "role_k_selection"):
+    if not db.table_exists(con, "role_k_selection"):
         return None
     t = con.execute("SELECT * FROM role_k_selection ORDER BY k").df()
     with plt.rc_context(STYLE):
@@ -140,7 +136,7 @@ def k_selection(con):
 
 
 def role_sizes(con):
-    if not _exists(con, "role_profiles"):
+    if not db.table_exists(con, "role_profiles"):
         return None
     t = con.execute("SELECT role, agents FROM role_profiles ORDER BY agents DESC").df()
     with plt.rc_context(STYLE):
@@ -156,7 +152,7 @@ def role_sizes(con):
 
 
 def role_heatmap(con):
-    if not _exists(con, "role_profiles"):
+    if not db.table_exists(con, "role_profiles"):
         return None
     t = con.execute("SELECT * FROM role_profiles ORDER BY agents DESC").df()
     features = [c[: -len("_median")] for c in t.columns if c.endswith("_median")]
@@ -175,7 +171,7 @@ def role_heatmap(con):
 
 
 def core_periphery(con):
-    if not _exists(con, "agent_roles"):
+    if not db.table_exists(con, "agent_roles"):
         return None
     t = con.execute("SELECT role, core_periphery_score FROM agent_roles WHERE active").df()
     with plt.rc_context(STYLE):
@@ -194,7 +190,7 @@ def core_periphery(con):
 
 
 def cascade_ccdf(con):
-    if not _exists(con, "cascade_ccdf"):
+    if not db.table_exists(con, "cascade_ccdf"):
         return None
     t = con.execute("SELECT * FROM cascade_ccdf ORDER BY x").df()
     alpha, xmin = con.execute("SELECT alpha, xmin FROM cascade_powerlaw").fetchone()
@@ -219,7 +215,7 @@ def cascade_ccdf(con):
 
 
 def exposure_curve(con):
-    if not _exists(con, "exposure_curve"):
+    if not db.table_exists(con, "exposure_curve"):
         return None
     t = con.execute("SELECT * FROM exposure_curve WHERE n_at_risk > 0 ORDER BY k").df()
     if t.empty:
@@ -253,7 +249,7 @@ def _forest(estimate, lower, upper, labels, *, null: float, xlabel: str, title: 
 
 
 def hazard_forest(con):
-    if not _exists(con, "adoption_cox"):
+    if not db.table_exists(con, "adoption_cox"):
         return None
     t = con.execute("SELECT * FROM adoption_cox ORDER BY model, term").df()
     if t.empty:
@@ -267,7 +263,7 @@ def hazard_forest(con):
 
 
 def success_rates(con):
-    if not _exists(con, "cooperation_success_rates"):
+    if not db.table_exists(con, "cooperation_success_rates"):
         return None
     t = con.execute("SELECT * FROM cooperation_success_rates").df()
     with plt.rc_context(STYLE):
@@ -286,7 +282,7 @@ def success_rates(con):
 
 
 def love_plot(con):
-    if not _exists(con, "cooperation_balance"):
+    if not db.table_exists(con, "cooperation_balance"):
         return None
     t = con.execute("SELECT covariate, smd_before, smd_after FROM cooperation_balance").df()
     if t.empty:
@@ -307,7 +303,7 @@ def love_plot(con):
 
 
 def effects_forest(con):
-    if not _exists(con, "cooperation_outcomes"):
+    if not db.table_exists(con, "cooperation_outcomes"):
         return None
     t = con.execute(
         "SELECT quantity, estimate, ci_lower, ci_upper FROM cooperation_outcomes "
@@ -321,7 +317,7 @@ def effects_forest(con):
 
 
 def propensity_overlap(con):
-    if not _exists(con, "cooperation_overlap"):
+    if not db.table_exists(con, "cooperation_overlap"):
         return None
     t = con.execute("SELECT bin_lower, bin_upper, treated, control FROM cooperation_overlap ORDER BY bin_lower").df()
     if t.empty or (t["treated"].sum() == 0 and t["control"].sum() == 0):
@@ -345,7 +341,7 @@ def propensity_overlap(con):
 
 
 def design_forest(con):
-    if not _exists(con, "cooperation_designs"):
+    if not db.table_exists(con, "cooperation_designs"):
         return None
     t = con.execute("SELECT design, estimate, ci_lower, ci_upper FROM cooperation_designs "
                     "WHERE ci_lower IS NOT NULL AND ci_upper IS NOT NULL").df()

@@ -16,7 +16,13 @@ import jinja2
 
 from observatory import db
 from observatory.estimators.base import json_ready
-from observatory.report.findings import EXPORTED_TABLES, collect_findings, create_researcher_views, planted_truth, provenance
+from observatory.report.findings import (
+    EXPORTED_TABLES,
+    collect_findings,
+    create_researcher_views,
+    planted_truth,
+    provenance,
+)
 
 __all__ = ["CSV_MAX_ROWS", "export_tables", "write_report"]
 

@@ -6,13 +6,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from observatory.simulate import society as _society
-
 __all__ = ["RoleProfile", "SimulationConfig", "SimulationResult", "load_truth", "DEFAULT_ROLES"]
 
 TRUTH_VERSION = 1
-DAY_MS = _society.DAY_MS
-HOUR_MS = _society.HOUR_MS
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+ROLE_NAMES = ("hub", "broadcaster", "conversationalist", "periphery")
 
 
 @dataclass(frozen=True)
@@ -194,8 +193,8 @@ class SimulationConfig:
             problems.append("role shares must sum to one")
         if sum(r.root_share for r in self.roles) <= 0:
             problems.append("some role must start cascades (root_share)")
-        if [r.name for r in self.roles] != list(_society.ROLE_NAMES):
-            problems.append(f"roles must be, in order, {_society.ROLE_NAMES}")
+        if [r.name for r in self.roles] != list(ROLE_NAMES):
+            problems.append(f"roles must be, in order, {ROLE_NAMES}")
         n_active = int(round(self.active_share * self.n_agents))
         if n_active < 50:
             problems.append("a society needs at least 50 active agents (raise n_agents or active_share)")

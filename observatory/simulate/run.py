@@ -133,7 +133,6 @@ def simulate(out_dir, config: SimulationConfig | None = None, *, progress: Calla
 def _simulate_responses(out: Path, config: SimulationConfig, progress: Callable | None) -> SimulationResult:
     """The society as per-entity files in a scratch folder, then as API responses in `out` (see _sim.responses)."""
     import tempfile
-
     from dataclasses import replace
 
     from observatory.simulate.responses import write_responses

@@ -12,12 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from observatory.simulate import text
+from observatory.simulate.config import DAY_MS, HOUR_MS, ROLE_NAMES  # noqa: F401 (the generators import them from here)
 
-ROLE_NAMES = ("hub", "broadcaster", "conversationalist", "periphery")
 INACTIVE = len(ROLE_NAMES)  # role code of registered agents that never post or comment
 ROLE_LABELS = ROLE_NAMES + ("inactive",)
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 
 
 def lognormal_mean_one(rng: np.random.Generator, sigma: float, size) -> np.ndarray:
@@ -184,10 +182,10 @@ def make_submolts(rng: np.random.Generator, config, population: Population, star
     created = owner_created + np.floor(rng.random(n) * (start_ms - owner_created)).astype(np.int64)
     return Submolts(
         ids=text.uuid_strings(rng, n),
-        names=names,
+        names=names,  # "general", the technical submolts, then generated names
         display_names=display,
-        popularity=popularity,
-        technical=technical,
+        popularity=popularity,  # Zipf weights of where posts go
+        technical=technical,  # where task threads are posted
         created_ms=created.astype(np.int64),
         owner=owners,
     )

@@ -29,8 +29,18 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from observatory.simulate import text
-from observatory.simulate.society import DAY_MS, HOUR_MS, CommentBatch, Population, Submolts, depth_of, later, segment_starts
-from observatory.simulate.society import strictly_increasing_within, weighted_draw
+from observatory.simulate.society import (
+    DAY_MS,
+    HOUR_MS,
+    CommentBatch,
+    Population,
+    Submolts,
+    depth_of,
+    later,
+    segment_starts,
+    strictly_increasing_within,
+    weighted_draw,
+)
 
 CONFOUNDERS = ("has_code", "log_words", "keyword_density", "log1p_karma", "log1p_activity")
 # Effects of the standardised confounders on choosing multi-agent work (gamma) and on success (beta).

@@ -1,4 +1,5 @@
-"""Studies: the SQL marts -> an estimator -> result tables in the database. One ``run_*`` and one result type each.
+"""Studies: the SQL marts -> an estimator -> result tables in the database. One ``run_*`` and one result type each;
+their settings are the dataclasses of :mod:`observatory.config`.
 
 =================  ==========================================================================================
 ``roles``          reply graph, per-agent features, role clustering (``run_roles`` -> ``RolesResult``)
@@ -15,10 +16,10 @@ from observatory import _lazy
 _EXPORTS = {
     "run_roles": "roles", "RolesResult": "roles", "compute_agent_features": "roles",
     "approximate_betweenness": "roles",
-    "build_cascades": "cascades", "CascadeConfig": "cascades", "cascade_summary": "cascades",
+    "build_cascades": "cascades", "cascade_summary": "cascades",
     "fit_cascade_sizes": "powerlaw", "fit_file": "powerlaw", "read_values": "powerlaw",
     "run_adoption": "adoption", "AdoptionResult": "adoption",
-    "run_cooperation": "cooperation", "CooperationConfig": "cooperation", "CooperationResult": "cooperation",
+    "run_cooperation": "cooperation", "CooperationResult": "cooperation",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)

@@ -19,17 +19,16 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from observatory import db as _db, _status
-from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
+from observatory import _status
+from observatory import db as _db
+from observatory.config import AdoptionConfig, overridden
 from observatory.estimators.cox import ExposureHazardModel
+from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
+from observatory.studies.base import StudyResult
 
 __all__ = ["AdoptionResult", "build_adoption_panel", "run_adoption", "DEFAULT_COVARIATES"]
 
 DEFAULT_COVARIATES = ("log_activity", "log_in_degree", "log_item_adopters_before", "item_age_days")
-
-
-def _table_exists(con, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
 
 
 def build_adoption_panel(con, *, build_marts: bool = True) -> pd.DataFrame:
@@ -42,7 +41,7 @@ def build_adoption_panel(con, *, build_marts: bool = True) -> pd.DataFrame:
     if build_marts:  # False where the marts are built on their own (the Dagster assets of sql/marts/)
         _db.build_table(con, "adoption_subjects")
         _db.build_table(con, "adoption_panel")
-    has_features, has_roles = _table_exists(con, "agent_features"), _table_exists(con, "agent_roles")
+    has_features, has_roles = _db.table_exists(con, "agent_features"), _db.table_exists(con, "agent_roles")
     in_degree = "coalesce(f.in_degree, 0)" if has_features else "0"
     joins = ("LEFT JOIN agent_features f ON f.agent_id = p.agent_id " if has_features else "") + (
         "LEFT JOIN agent_roles r ON r.agent_id = p.agent_id " if has_roles else "")
@@ -69,7 +68,7 @@ def _identifier(text: str) -> str:
 
 
 @dataclass
-class AdoptionResult:
+class AdoptionResult(StudyResult):
     """The adoption analysis: Cox models (linear and log1p exposure) and the exposure curve."""
 
     linear: ExposureHazardModel | None
@@ -85,7 +84,7 @@ class AdoptionResult:
     def verdict(self) -> str:
         return self.curve.verdict_ if self.curve is not None else "not computed"
 
-    def summary(self) -> str:
+    def _text(self) -> str:
         if self.linear is None:
             return f"adoption: {self.n_subjects:,} exposed (agent, item) pairs, {self.n_events:,} adoptions: too few to fit"
         m = self.linear
@@ -123,20 +122,12 @@ class AdoptionResult:
 
 
 def _cox_rows(model: ExposureHazardModel, name: str) -> pd.DataFrame:
-    table = model.summary
-    level = [c for c in table.columns if c.startswith("exp(coef) lower")][0]
-    upper = [c for c in table.columns if c.startswith("exp(coef) upper")][0]
+    terms = model.coefficients_
     return pd.DataFrame({
         "model": name,
-        "term": table.index,
-        "coef": table["coef"].to_numpy(),
-        "se": table["se(coef)"].to_numpy(),
-        "hazard_ratio": table["exp(coef)"].to_numpy(),
-        "ci_lower": table[level].to_numpy(),
-        "ci_upper": table[upper].to_numpy(),
-        "p": table["p"].to_numpy(),
-        "ph_test_statistic": table["ph test statistic"].to_numpy(),
-        "ph_test_p": table["ph test p"].to_numpy(),
+        "term": terms.index,
+        **{column: terms[column].to_numpy() for column in ("coef", "se", "hazard_ratio", "ci_lower", "ci_upper", "p",
+                                                          "ph_test_statistic", "ph_test_p")},
         "concordance": model.concordance_,
         "events": model.n_events_,
         "subjects": model.n_subjects_,
@@ -148,16 +139,20 @@ def _cox_rows(model: ExposureHazardModel, name: str) -> pd.DataFrame:
 
 def run_adoption(
     con,
+    config: AdoptionConfig | None = None,
     *,
     covariates: Sequence[str] = DEFAULT_COVARIATES,
-    max_rows: int | None = 2_000_000,
-    max_exposures: int = 10,
     min_events: int = _status.MIN_ADOPTIONS,
-    seed: int = 0,
     progress: Callable[[str], None] | None = None,
     build_marts: bool = True,
+    **settings,
 ) -> AdoptionResult:
-    """Build the panel, fit both Cox models and the exposure curve, write `adoption_cox` and `exposure_curve`."""
+    """Build the panel, fit both Cox models and the exposure curve, write `adoption_cox` and `exposure_curve`.
+
+    ``config`` holds the settings (:class:`~observatory.config.AdoptionConfig`); any of them may be given as a
+    keyword instead (``run_adoption(con, seed=3)``)."""
+    config = overridden(config, AdoptionConfig, **settings)
+    max_rows, max_exposures, seed = config.max_rows, config.max_exposures, config.seed
     say = progress or (lambda message: None)
     timings = {}
     started = time.perf_counter()

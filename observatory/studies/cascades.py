@@ -8,37 +8,16 @@ and `items`. The power-law fit of their sizes is the power-law study (:mod:`obse
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import pandas as pd
 
 from observatory import db
+from observatory.config import CascadeConfig
 
 __all__ = ["CascadeConfig", "build_cascades", "cascade_summary", "refresh_cascade_table"]
 
 TABLES = ("item_mentions", "adoptions", "exposures", "cascade_edges", "cascade_nodes", "cascades", "items")
-
-
-@dataclass(frozen=True)
-class CascadeConfig:
-    """What counts as an item beyond URLs, hashtags and submolt mentions (which are always extracted).
-
-    Parameters
-    ----------
-    extract_code_spans : also treat fenced code spans as items ("skills"), hashed after collapsing whitespace.
-    code_span_min_chars : shortest code span that counts.
-    extract_memes : also treat recurring word n-grams as items ("memes").
-    meme_words : n-gram length in words.
-    meme_min_adopters : distinct agents that must use an n-gram for it to count.
-    meme_max_stopword_share : largest share of stop words in a counted n-gram.
-    """
-
-    extract_code_spans: bool = False
-    code_span_min_chars: int = 20
-    extract_memes: bool = False
-    meme_words: int = 5
-    meme_min_adopters: int = 5
-    meme_max_stopword_share: float = 0.5
 
 
 def build_cascades(con, config: CascadeConfig | None = None, *, full: bool = False) -> dict[str, int]:

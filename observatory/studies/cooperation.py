@@ -20,8 +20,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from observatory import db as _db, _status
+from observatory import _status
+from observatory import db as _db
+from observatory.config import CooperationConfig, overridden
 from observatory.estimators.matching import PropensityMatcher
+from observatory.studies.base import StudyResult
 
 __all__ = ["CooperationConfig", "CooperationResult", "build_task_events", "run_cooperation", "COVARIATES"]
 
@@ -30,31 +33,15 @@ COVARIATES = ("submolt", "log_seed_length", "code_present", "keyword_density", "
               "log_requester_karma", "log_requester_prior_activity")
 
 
-@dataclass(frozen=True)
-class CooperationConfig:
-    """Settings of the task detector (used only without task annotations) and of the matched comparison."""
-
-    task_min_comments: int = 4
-    task_min_participants: int = 2
-    task_min_span_hours: float = 0.5
-    task_success_threshold: float = 2 / 3
-    caliper: float = 0.2
-    exact_submolt: bool = False
-    replace: bool = False
-    seed: int = 0
-    n_bootstrap: int = 2000
-    n_permutations: int = 10_000
-
-
 def build_task_events(con, config: CooperationConfig | None = None) -> int:
-    """(Re)build `task_events` from the staging views; returns its row count."""
+    """(Re)build `task_events` from the clean tables; returns its row count."""
     config = config or CooperationConfig()
     _db.configure(con)
     return _db.build_table(con, "task_events", asdict(config))
 
 
 @dataclass
-class CooperationResult:
+class CooperationResult(StudyResult):
     matcher: PropensityMatcher | None
     n_events: int
     n_multi: int
@@ -64,7 +51,7 @@ class CooperationResult:
     success_rate_multi: float | None
     success_rate_single: float | None
 
-    def summary(self) -> str:
+    def _text(self) -> str:
         lines = [
             f"task events: {self.n_events:,} ({self.outcome_source} outcomes): {self.n_multi:,} multi-agent, "
             f"{self.n_single:,} single-agent, the rest without any contributor",
@@ -90,6 +77,14 @@ class CooperationResult:
         lines += [f"warning: {w}" for w in m.warnings_]
         return "\n".join(lines)
 
+    def to_dict(self) -> dict:
+        out = {"n_events": self.n_events, "n_multi": self.n_multi, "n_single": self.n_single,
+               "outcome_source": self.outcome_source, "success_rate": self.success_rate,
+               "success_rate_multi": self.success_rate_multi, "success_rate_single": self.success_rate_single}
+        if self.matcher is not None:
+            out["matched"] = self.matcher.to_dict()
+        return out
+
 
 def _prepare(events: pd.DataFrame) -> pd.DataFrame:
     frame = events.copy()
@@ -106,12 +101,15 @@ def _prepare(events: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def run_cooperation(con, config: CooperationConfig | None = None, *, build_marts: bool = True) -> CooperationResult:
+def run_cooperation(con, config: CooperationConfig | None = None, *, build_marts: bool = True,
+                    **settings) -> CooperationResult:
     """Task events, the matched comparison of multi- against single-agent threads, and the result tables.
 
-    With `build_marts` False, `task_events` is read as it stands (built on its own, as the Dagster asset does).
+    ``config`` holds the settings (:class:`~observatory.config.CooperationConfig`); any of them may be given as a
+    keyword instead. With `build_marts` False, `task_events` is read as it stands (built on its own, as the Dagster
+    asset does).
     """
-    config = config or CooperationConfig()
+    config = overridden(config, CooperationConfig, **settings)
     if build_marts:
         build_task_events(con, config)
     events = con.execute("SELECT * FROM task_events ORDER BY task_id").df()

@@ -46,13 +46,13 @@ def _row(interval, seed, planted, estimate, lower, upper):
 def society_intervals(seed: int, n_agents: int = 3_000, n_bootstrap: int = 200) -> list[dict]:
     """One planted society through ingest, cascades, adoption and cooperation: a row per interval."""
     from observatory import db as _db
-    from observatory.studies.adoption import run_adoption
-    from observatory.studies.cascades import build_cascades
-    from observatory.studies.powerlaw import fit_cascade_sizes
-    from observatory.studies.cooperation import CooperationConfig, run_cooperation
     from observatory.ingest.load import ingest_drop
     from observatory.simulate.config import SimulationConfig, load_truth
     from observatory.simulate.run import simulate
+    from observatory.studies.adoption import run_adoption
+    from observatory.studies.cascades import build_cascades
+    from observatory.studies.cooperation import CooperationConfig, run_cooperation
+    from observatory.studies.powerlaw import fit_cascade_sizes
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="observatory-coverage-") as folder, warnings.catch_warnings():

@@ -12,29 +12,22 @@ import numpy as np
 import pandas as pd
 
 from observatory import _status, db
+from observatory.config import PowerLawConfig, overridden
 from observatory.estimators.powerlaw import PowerLawFit
 
 __all__ = ["fit_cascade_sizes", "fit_file", "read_values"]
 
 
-def fit_cascade_sizes(
-    con,
-    *,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    xmin: float | None = None,
-    method: str = "powerlaw",
-    n_jobs: int | None = None,
-    progress=None,
-):
+def fit_cascade_sizes(con, config: PowerLawConfig | None = None, *, n_jobs: int | None = None, progress=None,
+                      **settings):
     """Fit the cascade-size distribution (`cascades.size`) with :class:`observatory.estimators.PowerLawFit`.
 
-    Writes `cascade_powerlaw` (one row: every number of the fit), `cascade_powerlaw_comparisons` (one row per
+    ``config`` holds the settings (:class:`~observatory.config.PowerLawConfig`); any of them may be given as a
+    keyword instead (``fit_cascade_sizes(con, n_bootstrap=200)``). Writes `cascade_powerlaw` (one row: every number of the fit), `cascade_powerlaw_comparisons` (one row per
     alternative) and `cascade_ccdf` (the CCDF of the data and of each fitted distribution, for the report).
     Returns the fitted estimator, or None when there are too few cascades to fit.
     """
-    from observatory.estimators.powerlaw import PowerLawFit
-
+    config = overridden(config, PowerLawConfig, **settings)
     sizes = con.execute("SELECT size FROM cascades").fetchnumpy()["size"].astype(float)
     tables = {"cascade_powerlaw": pd.DataFrame(), "cascade_powerlaw_comparisons": pd.DataFrame(),
               "cascade_ccdf": pd.DataFrame()}
@@ -44,7 +37,8 @@ def fit_cascade_sizes(
         _status.record(con, "cascades", f"{len(sizes):,} cascades with {distinct} distinct sizes; the power-law fit "
                        f"needs at least {_status.MIN_CASCADES} cascades and {_status.MIN_DISTINCT_SIZES} sizes")
     else:
-        fit = PowerLawFit(discrete=True, xmin=xmin, n_bootstrap=n_bootstrap, seed=seed, method=method,
+        fit = PowerLawFit(discrete=True, xmin=config.xmin, n_bootstrap=config.n_bootstrap, seed=config.seed,
+                          method=config.method,
                           n_jobs=n_jobs, progress=progress).fit(sizes)
         summary = fit.to_dict()
         row = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}

@@ -23,9 +23,16 @@ import numpy as np
 import pandas as pd
 
 from observatory import _status, db
+from observatory.config import RolesConfig, overridden
 from observatory.estimators.roles import (
-    ACTIVITY_FEATURES, ALL_FEATURES, CLUSTERING_FEATURES, GRAPH_FEATURES, RoleClustering, feature_matrix,
+    ACTIVITY_FEATURES,
+    ALL_FEATURES,
+    CLUSTERING_FEATURES,
+    GRAPH_FEATURES,
+    RoleClustering,
+    feature_matrix,
 )
+from observatory.studies.base import StudyResult
 
 __all__ = [
     "ACTIVITY_FEATURES",
@@ -35,6 +42,7 @@ __all__ = [
     "compute_agent_features",
     "approximate_betweenness",
     "RoleClustering",
+    "RolesConfig",
     "RolesResult",
     "run_roles",
 ]
@@ -46,7 +54,7 @@ __all__ = [
 
 
 def build_interaction_graph(con) -> dict:
-    """(Re)build `interaction_edges` and `vote_edges` from the staging views; returns their row counts."""
+    """(Re)build `interaction_edges` and `vote_edges` from the clean tables; returns their row counts."""
     db.configure(con)
     return {
         "interaction_edges": db.build_table(con, "interaction_edges"),
@@ -166,7 +174,7 @@ def compute_agent_features(
 
 
 @dataclass
-class RolesResult:
+class RolesResult(StudyResult):
     """What :func:`run_roles` found; the tables it wrote hold the same numbers."""
 
     k: int
@@ -191,7 +199,7 @@ class RolesResult:
     def estimable(self) -> bool:
         return self.reason is None
 
-    def summary(self) -> str:
+    def _text(self) -> str:
         if not self.estimable:
             return (f"agents: {self.registered_agents:,} registered, {self.active_agents:,} active\n"
                     f"roles: not estimable: {self.reason}")
@@ -229,19 +237,21 @@ def core_periphery_score(coreness: np.ndarray) -> np.ndarray:
 
 def run_roles(
     con,
+    config: RolesConfig | None = None,
     *,
-    k_range: Sequence[int] = range(2, 11),
-    min_share: float = 0.01,
-    betweenness_sources: int | None = 256,
-    seed: int = 0,
     features: Sequence[str] = CLUSTERING_FEATURES,
+    clustering_options: dict | None = None,
     progress: Callable[[str], None] | None = None,
     build_marts: bool = True,
-    **clustering_options,
+    **settings,
 ) -> RolesResult:
     """The whole roles step on the database: graph, features, clustering, and the researcher-facing tables.
 
-    `features` are the columns of `agent_features` the clustering uses (see `CLUSTERING_FEATURES`)."""
+    ``config`` holds the settings (:class:`~observatory.config.RolesConfig`); any of them may be given as a keyword
+    instead (``run_roles(con, k_max=6)``). ``features`` are the columns of `agent_features` the clustering uses
+    (see `CLUSTERING_FEATURES`); ``clustering_options`` go to :class:`RoleClustering`."""
+    config = overridden(config, RolesConfig, **settings)
+    betweenness_sources, seed, min_share = config.betweenness_sources, config.seed, config.min_share
     features_to_cluster = list(features)
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
@@ -256,7 +266,7 @@ def run_roles(
                                       build_marts=build_marts)
     timings["features"] = time.perf_counter() - started
 
-    k_range = list(k_range)
+    k_range = list(range(config.k_min, config.k_max + 1))
     usable = [k for k in k_range if k * _status.MIN_AGENTS_PER_ROLE <= len(features)]
     if not usable:
         return _roles_not_estimable(con, features, k_range, timings, say)
@@ -274,7 +284,7 @@ def run_roles(
     # for its in-degree and PageRank as well as the replies it receives.
     every = pd.DataFrame(feature_matrix(features, ALL_FEATURES), columns=ALL_FEATURES)
     model = RoleClustering(k_range=k_range, min_share=min_share, seed=seed, progress=say,
-                           **clustering_options).fit(X, profile=every)
+                           **(clustering_options or {})).fit(X, profile=every)
     timings["clustering"] = time.perf_counter() - started
 
     roles = pd.DataFrame({

@@ -3,7 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import db as _db, _status
+from observatory import _status
+from observatory import db as _db
 from pipelines.defs.adoption.assets import ADOPTION_KEYS
 
 

@@ -15,8 +15,20 @@ from dagster_duckdb import DuckDBResource
 
 from observatory import db as _db
 from observatory.ingest.load import drop_seqs, ingest_drop, remove_drop
+from observatory.simulate.config import SimulationConfig
+from pipelines import DEMO_BAD_RATE
 from pipelines.defs.resources import landing_dir
-from pipelines.tables import INGEST_BOOKKEEPING, OWNERS, RAW, key_for, rounded, spec_metadata, table_metadata
+from pipelines.tables import (
+    INGEST_BOOKKEEPING,
+    OWNERS,
+    RAW,
+    config_from,
+    key_for,
+    rounded,
+    settings_of,
+    spec_metadata,
+    table_metadata,
+)
 
 DROPS = dg.DynamicPartitionsDefinition(name="drops")
 
@@ -25,24 +37,20 @@ def simulated_drop_name(agents: int, seed: int) -> str:
     return f"simulated-{agents}-agents-seed-{seed}"
 
 
-class SimulationConfig(dg.Config):
-    agents: int = 20_000
-    seed: int = 7
-    format: str = "jsonl"
-    bad_rate: float = 0.001
+SimulatedDropConfig = config_from(SimulationConfig, ["n_agents", "seed", "fmt", "shape", "bad_rate"],
+                                  name="SimulatedDropConfig", defaults={"bad_rate": DEMO_BAD_RATE})
 
 
 @dg.asset(key=["landing", "simulated_drop"], group_name="ingest", kinds={"python"}, owners=OWNERS,
           tags={"domain": "ingest"})
-def simulated_drop(context: dg.AssetExecutionContext, config: SimulationConfig) -> dg.MaterializeResult:
+def simulated_drop(context: dg.AssetExecutionContext, config: SimulatedDropConfig) -> dg.MaterializeResult:
     """The embedded default data source: a simulated Moltbook-like society with planted truth, written to the
     landing folder as a contract drop (its raw tables are the partition of the same name)."""
-    from observatory.simulate.config import SimulationConfig as Params
     from observatory.simulate.config import load_truth
     from observatory.simulate.run import simulate
 
-    out = landing_dir() / simulated_drop_name(config.agents, config.seed)
-    params = Params(n_agents=config.agents, seed=config.seed, fmt=config.format, bad_rate=config.bad_rate)
+    out = landing_dir() / simulated_drop_name(config.n_agents, config.seed)
+    params = settings_of(SimulationConfig, config)
 
     def progress(step: str, done: int, total: int) -> None:
         context.log.info(f"simulate: {step} {done:,}/{total:,}")

@@ -8,29 +8,17 @@ reads has been updated (a new drop's partition, an upstream table), with the dai
 
 
 import dataclasses
-import typing
 
 import dagster as dg
-import pydantic
 from dagster_duckdb import DuckDBResource
 
 from observatory import db as _db
-from observatory.studies.cascades import CascadeConfig
-from observatory.studies.cooperation import CooperationConfig
+from observatory.config import CascadeConfig, CooperationConfig
 from observatory.sqlmodels import SqlModel, build, catalogue, refresh
 from pipelines.defs.sql.checks import check_result, check_spec, runs_in_asset
-from pipelines.tables import OWNERS, deps_for, domain_of, group_for, key_for, spec_metadata, table_metadata
+from pipelines.tables import OWNERS, config_from, deps_for, domain_of, group_for, key_for, spec_metadata, table_metadata
 
 AUTOMATION = dg.AutomationCondition.eager()
-
-
-def config_from(cls, fields: typing.Iterable[str] | None = None) -> type[dg.Config]:
-    """A Dagster config class with the fields (names, types, defaults) of a library configuration dataclass, so
-    that a default lives in one place."""
-    hints = typing.get_type_hints(cls)
-    chosen = [f for f in dataclasses.fields(cls) if fields is None or f.name in fields]
-    return pydantic.create_model(f"{cls.__name__}Run", __base__=dg.Config,
-                                 **{f.name: (hints[f.name], f.default) for f in chosen})
 
 
 # The SQL models that read variables, and the configuration that sets them.
