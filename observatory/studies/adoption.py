@@ -19,8 +19,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from observatory import _status
-from observatory import db as _db
+from observatory import _status, db
 from observatory.config import AdoptionConfig, overridden
 from observatory.estimators.cox import ExposureHazardModel
 from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
@@ -37,11 +36,11 @@ def build_adoption_panel(con, *, build_marts: bool = True) -> pd.DataFrame:
     Needs the cascade tables (`exposures`, `adoptions`, `items`) and `agent_activity`. The in-degree comes from
     `agent_features` when the roles step has run (0 otherwise, and the covariate is then dropped from the model).
     """
-    _db.configure(con)
+    db.configure(con)
     if build_marts:  # False where the marts are built on their own (the Dagster assets of sql/marts/)
-        _db.build_table(con, "adoption_subjects")
-        _db.build_table(con, "adoption_panel")
-    has_features, has_roles = _db.table_exists(con, "agent_features"), _db.table_exists(con, "agent_roles")
+        db.build_table(con, "adoption_subjects")
+        db.build_table(con, "adoption_panel")
+    has_features, has_roles = db.table_exists(con, "agent_features"), db.table_exists(con, "agent_roles")
     in_degree = "coalesce(f.in_degree, 0)" if has_features else "0"
     joins = ("LEFT JOIN agent_features f ON f.agent_id = p.agent_id " if has_features else "") + (
         "LEFT JOIN agent_roles r ON r.agent_id = p.agent_id " if has_roles else "")
@@ -192,6 +191,6 @@ def run_adoption(
     curve_table["curvature_coef"] = curve.curvature_coef_
     curve_table["curvature_p_value"] = curve.curvature_p_value_
     for name, frame in (("adoption_cox", cox), ("exposure_curve", curve_table)):
-        _db.write_table(con, name, frame)
+        db.write_table(con, name, frame)
     _status.record(con, "adoption")
     return AdoptionResult(linear, log1p, curve, used, len(panel), n_subjects, n_events, timings)

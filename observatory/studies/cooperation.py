@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from observatory import _status
-from observatory import db as _db
+from observatory import _status, db
 from observatory.config import CooperationConfig, overridden
 from observatory.estimators.matching import PropensityMatcher
 from observatory.studies.base import StudyResult
@@ -36,8 +35,8 @@ COVARIATES = ("submolt", "log_seed_length", "code_present", "keyword_density", "
 def build_task_events(con, config: CooperationConfig | None = None) -> int:
     """(Re)build `task_events` from the clean tables; returns its row count."""
     config = config or CooperationConfig()
-    _db.configure(con)
-    return _db.build_table(con, "task_events", asdict(config))
+    db.configure(con)
+    return db.build_table(con, "task_events", asdict(config))
 
 
 @dataclass
@@ -188,4 +187,4 @@ def _write_tables(con, comparable: pd.DataFrame, matcher: PropensityMatcher | No
         if frames_rates is not None:
             frames["cooperation_success_rates"] = frames_rates
     for name, frame in frames.items():
-        _db.write_table(con, name, frame)
+        db.write_table(con, name, frame)

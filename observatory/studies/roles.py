@@ -92,8 +92,8 @@ def approximate_betweenness(graph: ig.Graph, n_sources: int | None, seed: int = 
 def compute_agent_features(
     con,
     *,
-    betweenness_sources: int | None = 256,
-    seed: int = 0,
+    betweenness_sources: int | None = RolesConfig.betweenness_sources,
+    seed: int = RolesConfig.seed,
     progress: Callable[[str], None] | None = None,
     build_marts: bool = True,
 ) -> pd.DataFrame:

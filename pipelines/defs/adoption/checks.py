@@ -3,8 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import _status
-from observatory import db as _db
+from observatory import _status, db
 from pipelines.defs.adoption.assets import ADOPTION_KEYS
 
 
@@ -35,7 +34,7 @@ def proportional_hazards(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Warn when the Schoenfeld-residual test rejects proportional hazards (p < 0.05) for any term of either Cox
     model: the report shows every term, so the check covers every term."""
     with duckdb.get_connection() as con:
-        if not _db.table_exists(con, "adoption_cox"):
+        if not db.table_exists(con, "adoption_cox"):
             status = _status.read(con).get("adoption") or {}
             return dg.AssetCheckResult(passed=True, metadata={"not_estimable": status.get("reason") or "not run"})
         rows = con.execute("SELECT model, term, ph_test_p FROM adoption_cox ORDER BY model, term").fetchall()

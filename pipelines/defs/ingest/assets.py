@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import db as _db
+from observatory import db
 from observatory.ingest.load import drop_seqs, ingest_drop, remove_drop
 from observatory.simulate.config import SimulationConfig
 from pipelines import DEMO_BAD_RATE
@@ -107,7 +107,7 @@ def raw_tables(context: dg.AssetExecutionContext, config: IngestConfig, duckdb: 
         raise dg.Failure(f"mode must be ingest, replace or remove, not {config.mode!r}")
     report = None
     with duckdb.get_connection() as con:
-        _db.ensure_schema(con)
+        db.ensure_schema(con)
         if config.mode in ("replace", "remove"):
             removed = remove_drop(con, drop)
             context.log.info(f"{drop}: removed {removed:,} raw rows of earlier ingests")

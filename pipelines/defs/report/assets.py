@@ -9,7 +9,7 @@ from datetime import timedelta
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import db as _db
+from observatory import db
 from observatory.report.html import write_report
 from observatory.sqlmodels import catalogue
 from observatory.steps import STEPS
@@ -34,9 +34,9 @@ def report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.Mate
         parameters = {"dagster_run_id": context.run.run_id, "run_config": context.run.run_config}
         html = write_report(con, out, parameters=parameters)
         headline = con.execute("SELECT key, value, ci_lower, ci_upper, n, study FROM headline").df() \
-            if _db.table_exists(con, "headline") else None
+            if db.table_exists(con, "headline") else None
         rows = len(headline) if headline is not None else 0
-    _db.publish(duckdb.database)  # the read copy `status` and `sql` read while a run writes
+    db.publish(duckdb.database)  # the read copy `status` and `sql` read while a run writes
     context.log.info(f"report written to {html.resolve()}")
     return dg.MaterializeResult(
         metadata={

@@ -12,7 +12,7 @@ import dataclasses
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from observatory import db as _db
+from observatory import db
 from observatory.config import CascadeConfig, CooperationConfig
 from observatory.sqlmodels import SqlModel, build, catalogue, refresh
 from pipelines.defs.sql.checks import check_result, check_spec, runs_in_asset
@@ -52,7 +52,7 @@ def _asset(model: SqlModel) -> dg.AssetsDefinition:
     def sql_asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         config = getattr(context.op_execution_context, "op_config", None) or {}
         with duckdb.get_connection() as con:
-            _db.ensure_bookkeeping(con)
+            db.ensure_bookkeeping(con)
             extra = {}
             if model.layer == "views":
                 try:
