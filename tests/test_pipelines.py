@@ -333,3 +333,36 @@ def test_dg_check_defs_passes():
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_run_configs_have_the_library_settings_and_their_defaults():
+    # One default in one place: each study asset's run config has the fields of its step's settings dataclass,
+    # with the same defaults (the simulated drop's bad-record rate is the demo's, on purpose).
+    import dataclasses
+
+    from pipelines import DEMO_BAD_RATE
+
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    checked = 0
+    for step in STEPS:
+        if step.settings is None or not step.tables:
+            continue
+        asset = graph.get(key_for(next(iter(step.tables)))).assets_def
+        fields = asset.op.config_schema.config_type.fields
+        expected = {f.name: f.default for f in dataclasses.fields(step.settings)
+                    if not (step.name == "cooperation" and f.name.startswith("task_"))}
+        assert set(fields) == set(expected), step.name
+        for name, value in expected.items():
+            assert fields[name].default_value == value if value is not None else not fields[name].is_required
+        checked += 1
+    assert checked == 4  # roles, powerlaw, adoption, cooperation
+    simulated = graph.get(dg.AssetKey(["landing", "simulated_drop"])).assets_def.op.config_schema.config_type.fields
+    assert simulated["n_agents"].default_value == SimulationConfig.n_agents
+    assert simulated["bad_rate"].default_value == DEMO_BAD_RATE != SimulationConfig.bad_rate
+    # What `python -m pipelines run` sends the simulate job is valid for it; an unknown setting is not.
+    job = definitions.resolve_job_def("simulate")
+    assert dg.validate_run_config(job, {"ops": {"landing__simulated_drop": {"config": {
+        "n_agents": 1000, "seed": 3, "bad_rate": 0.01}}}})
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {"ops": {"landing__simulated_drop": {"config": {"agents": 1000}}}})
