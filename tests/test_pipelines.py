@@ -366,3 +366,48 @@ def test_run_configs_have_the_library_settings_and_their_defaults():
         "n_agents": 1000, "seed": 3, "bad_rate": 0.01}}}})
     with pytest.raises(dg.DagsterInvalidConfigError):
         dg.validate_run_config(job, {"ops": {"landing__simulated_drop": {"config": {"agents": 1000}}}})
+
+
+def test_the_executor_is_chosen_by_configuration(monkeypatch):
+    from pipelines.definitions import executor
+
+    monkeypatch.delenv("OBSERVATORY_EXECUTOR", raising=False)
+    assert executor() is dg.in_process_executor
+    monkeypatch.setenv("OBSERVATORY_EXECUTOR", "multiprocess")
+    assert executor().name == "multiprocess_one_writer"
+    assert defs().resolve_job_def("refresh").executor_def.name == "multiprocess_one_writer"
+    monkeypatch.setenv("OBSERVATORY_EXECUTOR", "celery")
+    with pytest.raises(ValueError, match="in_process or multiprocess"):
+        executor()
+
+
+def _ingest_job():
+    return defs().resolve_job_def("ingest")
+
+
+def test_the_multiprocess_executor_ingests_a_partition_in_a_process_of_its_own(tmp_path, monkeypatch):
+    landing, db = tmp_path / "landing", tmp_path / "obs.duckdb"
+    for name, value in (("OBSERVATORY_EXECUTOR", "multiprocess"), ("OBSERVATORY_LANDING", landing),
+                        ("OBSERVATORY_DB", db)):
+        monkeypatch.setenv(name, str(value))
+    simulate(landing / "drop-a", SimulationConfig(n_agents=1000, seed=2, votes=False))
+    reference = tmp_path / "reference.duckdb"
+    ingest_drop(landing / "drop-a", reference)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(DROPS.name, ["drop-a"])
+        with dg.execute_job(dg.reconstructable(_ingest_job), instance=instance,
+                            tags={"dagster/partition": "drop-a"}) as result:
+            assert result.success
+            pids = {record.dagster_event.pid for record in instance.all_logs(result.run_id,
+                                                              of_type=dg.DagsterEventType.STEP_START)}
+    assert pids and os.getpid() not in pids
+
+    def raw_counts(path):
+        con = _db.connect(path, read_only=True)
+        try:
+            return {e: con.execute(f"SELECT count(*) FROM raw_{e}").fetchone()[0]
+                    for e in ("agents", "posts", "comments")}
+        finally:
+            con.close()
+
+    assert raw_counts(db) == raw_counts(reference) and raw_counts(db)["comments"] > 500
