@@ -5,8 +5,8 @@
     .venv/bin/python benchmarks/ingest.py --synthetic 1000000   # DuckDB-generated comments, no simulator
 
 Each measurement runs in a fresh process so that its peak resident memory is its own. "Bare" is
-`CREATE TABLE AS SELECT * FROM read_json/read_parquet(<the comment files>)` into a fresh database: DuckDB's own
-reader with nothing checked. The ingest is `observatory.ingest.ingest_drop` of the whole drop (agents and posts
+`CREATE TABLE <entity> AS SELECT * FROM read_json/read_parquet(<that entity's files>)` for every entity of the
+drop, into a fresh database: DuckDB's own reader over the same files, with nothing checked. The ingest is `observatory.ingest.ingest_drop` of the whole drop (agents and posts
 first, then comments), with every record checked against the contract.
 """
 
@@ -79,21 +79,27 @@ def main() -> None:
             print(f"simulated {args.agents:,} agents in {time.perf_counter() - started:.0f} s")
         from observatory.ingest.load import discover_drop
 
-        comment_files = [str(f.path) for f in discover_drop(drop)[0] if f.entity.name == "comments"]
-        parquet = all(f.endswith(".parquet") for f in comment_files)
-        reader = "read_parquet" if parquet else "read_json"
-        size = sum(Path(f).stat().st_size for f in comment_files)
-        print(f"drop: {drop}  comment files: {len(comment_files)}  ({size / 2**30:.2f} GiB)")
+        files = discover_drop(drop)[0]
+        by_entity_files: dict[str, list[str]] = {}
+        for f in files:
+            by_entity_files.setdefault(f.entity.name, []).append(str(f.path))
+        size = sum(Path(f).stat().st_size for names in by_entity_files.values() for f in names)
+        print(f"drop: {drop}  files: {len(files)}  ({size / 2**30:.2f} GiB)")
 
+        # Bare: DuckDB's own reader over the same files, one table per entity, nothing checked.
         bare_db = work / "bare.duckdb"
+        statements = []
+        for entity, names in sorted(by_entity_files.items()):
+            reader = "read_parquet" if all(n.endswith(".parquet") for n in names) else "read_json"
+            statements.append(f"con.execute('CREATE TABLE {entity} AS SELECT * FROM {reader}(?)', [{names!r}])")
         wall, peak, out = run_measured(
             "import duckdb, json\n"
-            f"con = duckdb.connect({str(bare_db)!r})\n"
-            f"con.execute('CREATE TABLE comments AS SELECT * FROM {reader}(?)', [{comment_files!r}])\n"
-            "print(con.execute('SELECT count(*) FROM comments').fetchone()[0])\n" + PEAK
+            f"con = duckdb.connect({str(bare_db)!r})\n" + "\n".join(statements) + "\n"
+            f"print(sum(con.execute(f'SELECT count(*) FROM {{t}}').fetchone()[0] for t in {sorted(by_entity_files)!r}))\n"
+            + PEAK
         )
         rows = int(out.splitlines()[-1])
-        print(f"bare {reader}: {rows:,} comments in {wall:.1f} s = {rows / wall:,.0f} rows/s, peak {peak:.2f} GiB")
+        print(f"bare read of every file: {rows:,} rows in {wall:.1f} s = {rows / wall:,.0f} rows/s, peak {peak:.2f} GiB")
 
         ingest_db = work / "ingest.duckdb"
         wall_i, peak_i, out_i = run_measured(

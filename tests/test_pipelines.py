@@ -122,8 +122,12 @@ def test_ingest_and_staging_materialise_with_row_counts_and_declared_checks(tmp_
         events = [e.event_specific_data.materialization
                   for r in (raw, staging) for e in r.get_asset_materialization_events()]
         materialised = {m.asset_key.to_user_string(): m.metadata for m in events}
-        assert all("dagster/row_count" in m for m in materialised.values()), \
-            [k for k, m in materialised.items() if "dagster/row_count" not in m]
+        # Every materialisation has its row count but the intermediate staging views, which say why instead.
+        counted = {k: m for k, m in materialised.items() if not k.startswith("staging/stg_")}
+        assert all("dagster/row_count" in m for m in counted.values()), \
+            [k for k, m in counted.items() if "dagster/row_count" not in m]
+        views = {k: m for k, m in materialised.items() if k.startswith("staging/stg_")}
+        assert len(views) >= 10 and all("relation" in m and "dagster/row_count" not in m for m in views.values())
         assert materialised["raw/comments"]["dagster/row_count"].value == 3
         assert materialised["raw/quarantine_rows"]["dagster/row_count"].value == 1
         assert materialised["staging/comments"]["dagster/row_count"].value == 3
@@ -239,7 +243,7 @@ def test_a_new_drop_s_ingest_leads_automation_to_refresh_the_report(tmp_path, mo
         materialised = {e.event_specific_data.materialization.asset_key: e.event_specific_data.materialization.metadata
                         for e in full.get_asset_materialization_events()}
         assert len(materialised) == len(everything.resolve(definitions.resolve_asset_graph()))
-        assert all("dagster/row_count" in m for m in materialised.values()), \
+        assert all("dagster/row_count" in m for k, m in materialised.items() if not k.path[-1].startswith("stg_")), \
             [k.to_user_string() for k, m in materialised.items() if "dagster/row_count" not in m]
         first = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
         settled = dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=first.cursor)
