@@ -93,7 +93,6 @@ def test_every_result_table_is_exported_as_parquet_and_short_ones_as_csv(society
     assert {"agent_roles", "cascades", "adoption_cox", "cooperation_balance"} <= set(present)
 
 
-
 def test_csv_copies_of_long_tables_are_opt_in(society, tmp_path, monkeypatch):
     from observatory.report import html as report_module
 

@@ -441,8 +441,6 @@ def _wald(coef, se, alpha):
     return z_value, 2 * stats.norm.sf(np.abs(z_value)), coef - z * se, coef + z * se
 
 
-
-
 class ExposureHazardModel(Estimator):
     r"""Cox model of the hazard of adopting an item as a function of the number of exposures to it so far.
 

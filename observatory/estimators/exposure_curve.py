@@ -14,7 +14,6 @@ from observatory.estimators.base import Estimator, json_ready
 __all__ = ["ExposureCurve", "exposure_pairs_from_panel", "saturation_verdict"]
 
 
-
 def saturation_verdict(curvature_coef=float("nan"), curvature_p_value=float("nan"), hazard_ratio_ci=None,
                        alpha: float = 0.05) -> tuple[str, str]:
     """Turn the curvature test and the exposure hazard ratio into a verdict, by a fixed rule.
@@ -273,5 +272,3 @@ def exposure_pairs_from_panel(panel: pd.DataFrame, exposure_col: str = "exposure
             "total_exposures": exposures,
         }
     )
-
-

@@ -1097,5 +1097,3 @@ def _mde_proportion(n_sets: int, control_ratio: float, control_rate: float, down
     if not 0 <= target <= math.pi:
         return -math.inf if downward else math.inf
     return math.sin(target / 2) ** 2 - control_rate
-
-

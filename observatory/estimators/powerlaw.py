@@ -383,9 +383,6 @@ class PowerLawFit(Estimator):
         })
 
 
-
-
-
 def _checked_sample(data, discrete: bool, xmin) -> np.ndarray:
     """The sample as a 1-D float array, refusing what a power-law fit cannot take rather than dropping it."""
     try:

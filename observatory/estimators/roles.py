@@ -41,8 +41,6 @@ CLUSTERING_FEATURES = ["posts", "comments", "in_strength", "reciprocity"]
 ALL_FEATURES = ACTIVITY_FEATURES + GRAPH_FEATURES
 
 
-
-
 def feature_matrix(features: pd.DataFrame, columns: Sequence[str] = CLUSTERING_FEATURES) -> np.ndarray:
     """The clustering's input: log1p of the heavy-tailed columns, the rest as they are, missing values as 0.
 
@@ -286,5 +284,3 @@ class RoleClustering(Estimator):
             "k_selection": [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
                             for row in table.to_dict(orient="records")],
         }
-
-

@@ -28,10 +28,6 @@ PACKAGES = ("molt-observatory", "duckdb", "pyarrow", "numpy", "scipy", "pandas",
             "lifelines", "powerlaw", "scikit-learn", "statsmodels", "dagster")
 
 
-
-
-
-
 def collect_findings(con) -> dict:
     """The findings of every analysis that has run, nested as the contract lists them (null where absent)."""
     db.configure(con)
@@ -201,5 +197,3 @@ def planted_truth(con) -> dict | None:
         return {"truth_file": str(truth_file), "values": values,
                 "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None}
     return None
-
-

@@ -253,5 +253,3 @@ def load_truth(drop_dir) -> dict:
         if candidate.is_file():
             return json.loads(candidate.read_text())
     raise FileNotFoundError(f"no truth.json in {drop_dir} or its parent: not a simulated drop")
-
-

@@ -237,5 +237,3 @@ def _simulate(run: _Run) -> dict:
     truth = records.write_truth(run, population, submolts, posts, stats, cascade, task, plan)
     run.progress("done", steps, steps)
     return truth
-
-
