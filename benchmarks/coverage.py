@@ -10,13 +10,8 @@ contains the planted value, with its exact binomial interval. Part 2: the share 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
-from pathlib import Path
-
-# benchmarks/powerlaw.py would shadow the powerlaw package: keep this folder off the import path.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
 from rich.progress import track  # noqa: E402

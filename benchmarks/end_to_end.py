@@ -18,22 +18,12 @@ import argparse
 import math
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-# This folder holds scripts named after libraries (powerlaw.py): keep it off the import path.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from _measure import rss_bytes  # this folder is on the path when one of its scripts runs
 
 
 class Sampler:

@@ -376,7 +376,7 @@ def test_goodness_of_fit_equals_a_plain_loop_of_powerlaw_fit(name, discrete, rep
 
 def test_moby_dick_goodness_of_fit_with_powerlaws_procedure():
     """Default method: powerlaw's exact MLE. The same data then give p near 0.70, not 0.49 (see PowerLawFit's
-    docstring). Reference: a plain loop of 300 powerlaw.Fit refits, `benchmarks/powerlaw.py --data words
+    docstring). Reference: a plain loop of 300 powerlaw.Fit refits, `benchmarks/powerlaw_fit.py --data words
     --loop-replicates 300`, gave 0.700 (SE 0.026). Tolerance: 3 combined Monte Carlo SEs with 150 replicates
     here, 3 * sqrt(0.21 / 150 + 0.026^2) = 0.14; Clauset's 0.49 lies outside it."""
     fit = PowerLawFit(discrete=True, n_bootstrap=150, seed=1851, alternatives=(), n_jobs=2).fit(WORDS)

@@ -6,7 +6,7 @@ sample with `powerlaw.Fit`; it is timed on a few replicates and extrapolated. Bo
 the same exact sampler, so the comparison is of the refits (powerlaw's own exact discrete sampler, a Python
 bisection per value, is timed separately and would only add to the baseline).
 
-    .venv/bin/python benchmarks/powerlaw.py [--replicates 1000] [--loop-replicates 20] [--n-jobs 2]
+    .venv/bin/python benchmarks/powerlaw_fit.py [--replicates 1000] [--loop-replicates 20] [--n-jobs 2]
 
 ``--data words`` runs the same comparison on the Moby Dick word counts (Clauset et al. Table 6.1); with
 ``--loop-replicates 300`` the plain loop's own p-value is precise enough (SE ~0.027) to check the fast bootstrap's.
@@ -15,13 +15,9 @@ bisection per value, is timed separately and would only add to the baseline).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
-
-# This file is itself named powerlaw.py: keep its folder off the import path so `import powerlaw` is the package.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
 import powerlaw  # noqa: E402
