@@ -1176,6 +1176,78 @@ def remove_drop(con, drop: str | Path) -> int:
     return int(rows)
 
 
+
+def plan_drop(drop: str | Path, seen: set[str]) -> tuple[list[FileReport], list[tuple[DropFile, FileReport]], list[str]]:
+    """The files of a drop and which of them to land: a file whose content (SHA-256) is in `seen`, or earlier in
+    the drop, is skipped. Adds the digests of the files to land to `seen`. Returns (a report per file, the files
+    to land with their reports, the names ignored)."""
+    files, ignored = discover_drop(drop)
+    reports: list[FileReport] = []
+    todo: list[tuple[DropFile, FileReport]] = []
+    for f in files:
+        digest = _sha256(f.path)
+        report = FileReport(str(f.path), f.entity_name, f.format, digest, f.path.stat().st_size)
+        if digest in seen:
+            report.skipped = True
+        else:
+            seen.add(digest)
+            todo.append((f, report))
+        reports.append(report)
+    return reports, todo, ignored
+
+
+def land_files(con, drop: str | Path, drop_seq: int, todo: list[tuple[DropFile, FileReport]], *,
+               progress: Callable[[str, int], None] | None = None, memory_limit: str | None = "1GB") -> None:
+    """Land the files `todo` of one drop as drop number `drop_seq`, file by file, and mark the drop finished.
+
+    The part of :func:`ingest_drop` after it has chosen the files (those not ingested before); the Spark engine
+    runs it for each drop in a task of its own, into a database of the task's own (observatory.spark.engine).
+    A failure removes what the drop had landed and raises.
+    """
+    work = _work_connection(memory_limit, Path(drop))
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{_db._checked_size(memory_limit)}'")
+    # A drop is all or nothing for every reader: its rows land file by file (one transaction per file keeps
+    # memory flat: a single transaction holding 10^7 rows held them all in memory until commit), and the clean
+    # tables are built only from drops whose `finished_at` is set, which the last transaction does. A failure
+    # removes what the drop had landed; a crash leaves an unfinished drop that no clean table reads and the next
+    # ingest removes.
+    con.execute("INSERT INTO ingest_drops (drop_seq, drop_path, started_at) VALUES (?, ?, ?)",
+                [drop_seq, str(drop), datetime.now(timezone.utc)])
+    try:
+        for group in _groups(todo):
+            file_started = datetime.now(timezone.utc)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                loaded = _Loader(con, work, drop_seq, [f for f, _ in group], [r.file for _, r in group],
+                                 progress).load()
+                for (f, report), result in zip(group, loaded):
+                    report.rows_read, report.rows_loaded = result.rows_read, result.rows_loaded
+                    report.rows_quarantined, report.reasons = result.rows_quarantined, result.reasons
+                    report.records = result.records
+                _log_files(con, drop_seq, [report for _, report in group], file_started)
+                con.execute("COMMIT")
+            except IngestError:
+                con.execute("ROLLBACK")
+                raise
+            except Exception as exc:
+                con.execute("ROLLBACK")
+                where = group[0][0].path if len(group) == 1 else f"{group[0][0].path} (and {len(group) - 1} more files)"
+                raise IngestError(f"{where}: {exc}") from exc
+        fresh = [r for _, r in todo]
+        con.execute(
+            "UPDATE ingest_drops SET finished_at = ?, files = ?, rows_read = ?, rows_loaded = ?, rows_quarantined = ? "
+            "WHERE drop_seq = ?",
+            [datetime.now(timezone.utc), len(fresh), sum(r.rows_read for r in fresh),
+             sum(r.rows_loaded for r in fresh), sum(r.rows_quarantined for r in fresh), drop_seq],
+        )
+    except BaseException:
+        remove_unfinished_drops(con)
+        raise
+    finally:
+        work.close()
+
+
 def ingest_drop(
     drop: str | Path,
     db: str | Path | None = None,
@@ -1213,70 +1285,17 @@ def ingest_drop(
         _db.configure(con)
         _db.ensure_schema(con)
         remove_unfinished_drops(con)
-        files, ignored = discover_drop(drop)
         seen = {row[0] for row in con.execute("SELECT content_sha256 FROM ingest_log").fetchall()}
-        reports: list[FileReport] = []
-        todo: list[tuple[DropFile, FileReport]] = []
-        for f in files:
-            digest = _sha256(f.path)
-            label = str(f.path)
-            report = FileReport(label, f.entity_name, f.format, digest, f.path.stat().st_size)
-            if digest in seen:
-                report.skipped = True
-            else:
-                seen.add(digest)
-                todo.append((f, report))
-            reports.append(report)
+        reports, todo, ignored = plan_drop(drop, seen)
         if not todo:
             if refresh and _db.clean_tables_stale(con):
                 _db.refresh_clean_tables(con)  # an earlier ingest finished its drop but not the refresh
             return IngestReport(str(drop), None, reports, ignored, time.perf_counter() - started)
 
         drop_seq = con.execute("SELECT COALESCE(max(drop_seq), 0) + 1 FROM ingest_drops").fetchone()[0]
-        work = _work_connection(memory_limit, Path(drop))
-        if memory_limit:
-            con.execute(f"SET memory_limit = '{_db._checked_size(memory_limit)}'")
-        # A drop is all or nothing for every reader: its rows land file by file (one transaction per file keeps
-        # memory flat: a single transaction holding 10^7 rows held them all in memory until commit), and the clean
-        # tables are built only from drops whose `finished_at` is set, which the last transaction does. A failure
-        # removes what the drop had landed; a crash leaves an unfinished drop that no clean table reads and the next
-        # ingest removes.
-        con.execute("INSERT INTO ingest_drops (drop_seq, drop_path, started_at) VALUES (?, ?, ?)",
-                    [drop_seq, str(drop), datetime.now(timezone.utc)])
-        try:
-            for group in _groups(todo):
-                file_started = datetime.now(timezone.utc)
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    loaded = _Loader(con, work, drop_seq, [f for f, _ in group], [r.file for _, r in group],
-                                     progress).load()
-                    for (f, report), result in zip(group, loaded):
-                        report.rows_read, report.rows_loaded = result.rows_read, result.rows_loaded
-                        report.rows_quarantined, report.reasons = result.rows_quarantined, result.reasons
-                        report.records = result.records
-                    _log_files(con, drop_seq, [report for _, report in group], file_started)
-                    con.execute("COMMIT")
-                except IngestError:
-                    con.execute("ROLLBACK")
-                    raise
-                except Exception as exc:
-                    con.execute("ROLLBACK")
-                    where = group[0][0].path if len(group) == 1 else f"{group[0][0].path} (and {len(group) - 1} more files)"
-                    raise IngestError(f"{where}: {exc}") from exc
-            fresh = [r for _, r in todo]
-            con.execute(
-                "UPDATE ingest_drops SET finished_at = ?, files = ?, rows_read = ?, rows_loaded = ?, rows_quarantined = ? "
-                "WHERE drop_seq = ?",
-                [datetime.now(timezone.utc), len(fresh), sum(r.rows_read for r in fresh),
-                 sum(r.rows_loaded for r in fresh), sum(r.rows_quarantined for r in fresh), drop_seq],
-            )
-            if refresh:
-                _db.refresh_clean_tables(con)
-        except BaseException:
-            remove_unfinished_drops(con)
-            raise
-        finally:
-            work.close()
+        land_files(con, drop, drop_seq, todo, progress=progress, memory_limit=memory_limit)
+        if refresh:
+            _db.refresh_clean_tables(con)
         return IngestReport(str(drop), drop_seq, reports, ignored, time.perf_counter() - started)
     finally:
         if own:
