@@ -1177,20 +1177,22 @@ def remove_drop(con, drop: str | Path) -> int:
 
 
 
-def plan_drop(drop: str | Path, seen: set[str]) -> tuple[list[FileReport], list[tuple[DropFile, FileReport]], list[str]]:
+def plan_drop(drop: str | Path, seen: set[str], *, digest: Callable[[Path], str] | None = None
+              ) -> tuple[list[FileReport], list[tuple[DropFile, FileReport]], list[str]]:
     """The files of a drop and which of them to land: a file whose content (SHA-256) is in `seen`, or earlier in
-    the drop, is skipped. Adds the digests of the files to land to `seen`. Returns (a report per file, the files
-    to land with their reports, the names ignored)."""
+    the drop, is skipped. Adds the digests of the files to land to `seen`. `digest` gives a file's SHA-256 when it
+    is known already (hashed elsewhere). Returns (a report per file, the files to land with their reports, the
+    names ignored)."""
     files, ignored = discover_drop(drop)
     reports: list[FileReport] = []
     todo: list[tuple[DropFile, FileReport]] = []
     for f in files:
-        digest = _sha256(f.path)
-        report = FileReport(str(f.path), f.entity_name, f.format, digest, f.path.stat().st_size)
-        if digest in seen:
+        digest_ = (digest or _sha256)(f.path)
+        report = FileReport(str(f.path), f.entity_name, f.format, digest_, f.path.stat().st_size)
+        if digest_ in seen:
             report.skipped = True
         else:
-            seen.add(digest)
+            seen.add(digest_)
             todo.append((f, report))
         reports.append(report)
     return reports, todo, ignored

@@ -1,0 +1,7 @@
+"""The Spark engine for the relational layer (issue #14's scale-out path): contract ingest, staging, clean tables
+and marts on Spark, written as a Parquet lake that DuckDB and the estimators read. pyspark is needed only when it
+is used (``pip install 'molt-observatory[spark]'``) and Java 17 or newer."""
+
+from observatory.spark.engine import BOOKKEEPING, DEFAULT_MASTER, SparkEngine, attach_lake, lake_relations, spark_session
+
+__all__ = ["SparkEngine", "attach_lake", "lake_relations", "spark_session", "BOOKKEEPING", "DEFAULT_MASTER"]
