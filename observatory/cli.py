@@ -143,6 +143,35 @@ def ingest(
         out.print(f"ignored {len(report.ignored)} file(s) the contract does not name: {', '.join(report.ignored[:5])}")
 
 
+def _spark_relational(drops, lake: Path, master: str, path: Path, progress) -> list[tuple[str, str]]:
+    """`run --engine spark`: land the drops and build the clean tables and marts on Spark into `lake`, then attach
+    the lake to the database at `path`, where the analyses read it."""
+    try:
+        from observatory.spark import SparkEngine, attach_lake
+    except ImportError as exc:
+        raise CliError(f"--engine spark needs pyspark (pip install 'molt-observatory[spark]'): {exc}") from None
+    task = progress.add_task(f"Spark ({master}): ingest", total=None, status="")
+    spark = SparkEngine(lake, master=master)
+    try:
+        landed = spark.ingest([str(d) for d in drops], progress=lambda m: progress.update(task, status=m[:60]))
+        rows = sum(d["rows_loaded"] for d in landed)
+        quarantined = sum(d["rows_quarantined"] for d in landed)
+        progress.update(task, total=1, completed=1,
+                        status=f"{len(landed)} drops, {rows:,} rows, {quarantined:,} quarantined")
+        build = progress.add_task(f"Spark ({master}): clean tables, marts", total=None, status="")
+        written = spark.build(progress=lambda m: progress.update(build, status=m[:60]))
+        progress.update(build, total=1, completed=1, status=f"{len(written)} tables in {lake}")
+    finally:
+        spark.stop()
+    con = _db.connect(path)
+    try:
+        attach_lake(con, lake)
+    finally:
+        con.close()
+    return [(f"Spark ingest into {lake}", f"{len(landed)} drops, {rows:,} rows, {quarantined:,} quarantined"),
+            ("Spark clean tables and marts", f"{len(written)} tables")]
+
+
 @app.command()
 def run(
     drops: list[Path] = typer.Argument(..., help="Drop folders (or files) in the interaction-log contract's format."),
@@ -152,6 +181,15 @@ def run(
                                    help="Replicates of the power-law bootstrap."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random step (each analysis's own default is 0)."),
     csv: bool = typer.Option(False, "--csv", help="Also export CSV copies of tables above 100,000 rows."),
+    engine: str = typer.Option("duckdb", "--engine",
+                               help="Engine of the relational layer (ingest, clean tables, marts): duckdb (the "
+                                    "embedded database) or spark (a Parquet lake built on Spark; needs pyspark "
+                                    "and Java)."),
+    spark_master: str = typer.Option("local[2]", "--spark-master",
+                                     help="Spark master URL for --engine spark (local[N], spark://host:7077, yarn)."),
+    lake: Optional[Path] = typer.Option(None, "--lake",
+                                        help="Folder of the Parquet lake for --engine spark (default: beside the "
+                                             "database, <name>.lake)."),
 ) -> None:
     """Your own data in one command: ingest the drops, run every analysis in order, write the report."""
     from rich.progress import MofNCompleteColumn
@@ -170,8 +208,13 @@ def run(
     progress = Progress(SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
     summaries = []
+    if engine not in ("duckdb", "spark"):
+        raise CliError(f"--engine must be duckdb or spark, not {engine!r}")
     with progress:
-        for drop in drops:
+        if engine == "spark":
+            lake = lake or path.with_name(path.stem + ".lake")
+            summaries += _spark_relational(drops, lake, spark_master, path, progress)
+        for drop in drops if engine == "duckdb" else ():
             task = progress.add_task(f"ingest {Path(drop).name}", total=None, status="")
             try:
                 result = ingest_drop(drop, path, progress=lambda label, rows, task=task: progress.update(

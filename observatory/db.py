@@ -94,6 +94,17 @@ def table_exists(con, name: str, kind: str | None = None) -> bool:
         [name, list(kinds)]).fetchone()[0])
 
 
+LAKE_RELATIONS = "lake_relations"
+
+
+def from_lake(con, name: str) -> bool:
+    """Whether relation `name` is a view over a Parquet lake the Spark engine built (observatory.spark.attach_lake):
+    its rows are the engine's, and the DuckDB engine does not rebuild it."""
+    if not table_exists(con, LAKE_RELATIONS, "table"):
+        return False
+    return bool(con.execute(f"SELECT count(*) FROM {LAKE_RELATIONS} WHERE name = ?", [name]).fetchone()[0])
+
+
 def row_count(con, name: str) -> int:
     """Rows of table `name`, 0 when it does not exist (a step that was not estimable writes no table)."""
     return con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0] if table_exists(con, name) else 0

@@ -256,6 +256,10 @@ def build(con, name: str, variables: dict | None = None) -> int:
     The variables its SQL reads (`getvariable`) are set from `variables` (other keys are ignored); one that is
     neither given nor set on the connection is an error, not a silent NULL threshold.
     """
+    from observatory.db import from_lake, row_count
+
+    if from_lake(con, name):
+        return row_count(con, name)  # built by the Spark engine, read from its lake
     model = catalogue()[name]
     for variable in sorted(model.variables):
         if variables is not None and variable in variables:

@@ -297,13 +297,19 @@ def lake_relations(lake: str | Path) -> list[str]:
 
 def attach_lake(con, lake: str | Path) -> list[str]:
     """Make every relation of a lake a view of the same name in a DuckDB connection (over its Parquet files), so
-    that the studies and researchers' SQL read the lake. Returns the names attached."""
+    that the studies and researchers' SQL read the lake; the names are recorded in `lake_relations`, and the
+    DuckDB engine then reads those relations rather than rebuild them (observatory.db.from_lake). Returns the
+    names attached."""
     from observatory import db
 
     names = lake_relations(lake)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {db.LAKE_RELATIONS} (name VARCHAR PRIMARY KEY, location VARCHAR, "
+                "attached_at TIMESTAMPTZ)")
     for name in names:
-        pattern = str(Path(lake) / name / "*.parquet")
-        if db.table_exists(con, name, "table"):
+        folder = Path(lake).resolve() / name
+        if db.table_exists(con, name, "table") and name != db.LAKE_RELATIONS:
             con.execute(f"DROP TABLE {db.quote(name)}")
-        con.execute(f"CREATE OR REPLACE VIEW {db.quote(name)} AS SELECT * FROM read_parquet({db.literal(pattern)})")
+        con.execute(f"CREATE OR REPLACE VIEW {db.quote(name)} AS "
+                    f"SELECT * FROM read_parquet({db.literal(str(folder / '*.parquet'))})")
+        con.execute(f"INSERT OR REPLACE INTO {db.LAKE_RELATIONS} VALUES (?, ?, now())", [name, str(folder)])
     return names

@@ -63,6 +63,8 @@ def refresh_cascade_table(con, name: str, config: CascadeConfig | None = None, *
     """
     from observatory.sqlmodels import build
 
+    if db.from_lake(con, name):
+        return db.row_count(con, name)  # built by the Spark engine, read from its lake
     config = config or CascadeConfig()
     db.ensure_bookkeeping(con)
     fingerprint = _fingerprint(name, config)
