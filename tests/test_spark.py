@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 
 import duckdb
@@ -15,9 +16,11 @@ from observatory import sqlmodels
 from observatory.ingest import ingest_drop
 from observatory.simulate import SimulationConfig, simulate
 
-pytest.importorskip("pyspark")
 if shutil.which("java") is None:
+    if os.environ.get("OBSERVATORY_REQUIRE_SPARK"):
+        raise RuntimeError("Java is required (OBSERVATORY_REQUIRE_SPARK is set) but not installed")
     pytest.skip("the Spark engine needs Java on the machine", allow_module_level=True)
+pytest.importorskip("pyspark")
 
 from observatory.spark import SparkEngine, attach_lake  # noqa: E402
 
@@ -160,3 +163,15 @@ def test_studies_read_the_lake_without_rebuilding_it(engines, tmp_path):
         assert lake_db.execute(query).fetchall() == engines["con"].execute(query).fetchall()
     finally:
         lake_db.close()
+
+
+def test_dagster_spark_job_is_apart_from_the_embedded_runs():
+    from pipelines.definitions import defs
+
+    definitions = defs()
+    lake = ("spark", "lake")
+    assert tuple(definitions.resolve_job_def("spark").asset_layer.executable_asset_keys)[0].path == list(lake)
+    for job in ("main", "refresh"):
+        keys = {tuple(k.path) for k in definitions.resolve_job_def(job).asset_layer.executable_asset_keys}
+        assert lake not in keys and ("report", "findings") in keys
+    assert definitions.resources["spark"].master == "local[2]"

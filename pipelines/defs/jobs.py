@@ -10,6 +10,8 @@ import dagster as dg
 
 SIMULATED = dg.AssetSelection.assets(dg.AssetKey(["landing", "simulated_drop"]))
 RAW = dg.AssetSelection.key_prefixes("raw")
+# The Spark engine's lake is its own job (`spark`), never part of the embedded database's runs.
+SPARK = dg.AssetSelection.key_prefixes("spark")
 
 simulate_job = dg.define_asset_job(
     "simulate", selection=SIMULATED,
@@ -17,7 +19,7 @@ simulate_job = dg.define_asset_job(
 
 main_job = dg.define_asset_job(
     "main",
-    selection=dg.AssetSelection.all() - SIMULATED,
+    selection=dg.AssetSelection.all() - SIMULATED - SPARK,
     description="Ingest one drop (the partition), then rebuild every table, run every analysis, write the report.",
 )
 
@@ -27,6 +29,6 @@ ingest_job = dg.define_asset_job(
 
 refresh_job = dg.define_asset_job(
     "refresh",
-    selection=dg.AssetSelection.all() - SIMULATED - RAW,
+    selection=dg.AssetSelection.all() - SIMULATED - RAW - SPARK,
     description="Rebuild every table from the drops ingested so far, run every analysis, write the report.",
 )
