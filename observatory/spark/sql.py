@@ -12,7 +12,11 @@ DuckDB-to-Spark transpiler and, for what the transpiler cannot know, rewrites on
 - a DuckDB row ``(a, b)`` used as a sort key becomes a Spark ``struct(a, b)`` (both compare field by field), and
   DuckDB's ``'-infinity'`` timestamp, which Spark does not have, the smallest timestamp Spark has;
 - ``getvariable('x')`` becomes the value of the step's setting;
-- an ``asof left join`` becomes a lateral join on the most recent matching row, which is what ASOF means.
+- DuckDB functions whose Spark namesakes differ (``epoch``, ``isodow``, ``list_slice``, ``regexp_split_to_array``,
+  ``regexp_extract`` with named groups, ``to_json`` of a row) get their Spark equivalents, numbers written with a
+  point become doubles (Spark reads them as decimals), and ``unnest`` or ``range`` in a query become LATERAL VIEW
+  EXPLODE;
+- an ``asof`` join is refused (it has no Spark form that runs in one sort; sql/ writes as-of lookups as windows).
 
 >>> print(to_spark("select arg_max_null(x, (x is not null, t)) as x from raw", schema=None))
 SELECT MAX_BY(x, STRUCT(NOT x IS NULL, t)) AS x FROM raw
@@ -259,30 +263,14 @@ def _variables(tree: exp.Expression, variables: dict) -> exp.Expression:
     return tree.transform(swap)
 
 
-def _asof_joins(tree: exp.Expression) -> exp.Expression:
-    """`asof left join r on r.k = l.k and r.t < l.t`: the most recent row of r meeting the condition, or none."""
-    for join in list(tree.find_all(exp.Join)):
-        if str(join.args.get("method") or "").upper() != "ASOF":
-            continue
-        right = join.this
-        alias = right.alias_or_name
-        condition = join.args["on"]
-        inequalities = [c for c in condition.find_all(exp.LT, exp.LTE, exp.GT, exp.GTE)]
-        if len(inequalities) != 1:
-            raise ValueError("an ASOF join needs exactly one inequality in its condition")
-        inequality = inequalities[0]
-        ours = [side for side in (inequality.this, inequality.expression)
-                if isinstance(side, exp.Column) and side.table == alias]
-        if len(ours) != 1:
-            raise ValueError("the ASOF join's inequality must compare a column of the joined table")
-        latest_first = (ours[0] is inequality.this) == isinstance(inequality, (exp.LT, exp.LTE))
-        source = right.copy()
-        lookup = (exp.select("*").from_(source).where(condition.copy())
-                  .order_by(exp.Ordered(this=ours[0].copy(), desc=latest_first)).limit(1))
-        lateral = exp.Lateral(this=exp.Subquery(this=lookup), alias=exp.TableAlias(this=exp.to_identifier(alias)))
-        join.set("this", lateral)
-        join.set("method", None)
-        join.set("on", exp.true())
+def _no_asof_joins(tree: exp.Expression) -> exp.Expression:
+    """An ASOF join has no Spark form that runs in one sort (a lateral lookup of the latest row runs as a join and a
+    window over every matching pair: minutes where DuckDB takes a second). sql/ writes as-of lookups as a window
+    over the union of both sides in time order (sql/marts/adoption_panel.sql); a new ASOF join is refused here."""
+    for join in tree.find_all(exp.Join):
+        if str(join.args.get("method") or "").upper() == "ASOF":
+            raise ValueError("ASOF joins are not transpiled for Spark: write the as-of lookup as a running window "
+                             "over the union of both sides (see sql/marts/adoption_panel.sql)")
     return tree
 
 
@@ -395,7 +383,7 @@ def to_spark(text: str, schema: SchemaMirror | None, variables: dict | None = No
         tree = _expand_columns_star(tree, schema)
         tree = _expand_union_by_name(tree, schema)
     tree = _infinity(tree)
-    tree = _asof_joins(tree)
+    tree = _no_asof_joins(tree)
     tree = _functions(tree)
     tree = _decimal_literals(tree)
     tree = _generators(tree)

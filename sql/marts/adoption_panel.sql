@@ -46,10 +46,23 @@ activity as (
     select agent_id, posts + comments as written from agent_activity
 ),
 
-item_adopters as (
-    -- running count of each item's adopters, ties included, for an as-of lookup at each interval's start
-    select item, adopted_at, count(*) over (partition by item order by adopted_at range between unbounded preceding and current row) as adopters
-    from adoptions
+adopters_before as (
+    -- each item's adoptions strictly before each interval's start: the intervals' starts and the item's adoptions
+    -- in one time order, an adoption at the very start time placed after the interval, and a running count of the
+    -- adoptions (an as-of lookup written as a window, which every engine runs in one sort)
+    select agent_id, item, moment as start_at, adopters
+    from (
+        select
+            *,
+            cast(sum(is_adoption) over (partition by item order by moment, is_adoption
+                                        rows between unbounded preceding and current row) as bigint) as adopters
+        from (
+            select agent_id, item, start_at as moment, 0 as is_adoption from intervals
+            union all
+            select null, item, adopted_at, 1 from adoptions where adopted_at is not null
+        )
+    )
+    where is_adoption = 0
 ),
 
 final as (
@@ -66,8 +79,9 @@ final as (
     from intervals as i
     join items on items.item = i.item
     left join activity on activity.agent_id = i.agent_id
-    asof left join item_adopters as adopters_before
-        on adopters_before.item = i.item and adopters_before.adopted_at < i.start_at
+    join adopters_before
+        on adopters_before.agent_id = i.agent_id and adopters_before.item = i.item
+        and adopters_before.start_at = i.start_at
     where i.stop_at > i.start_at
 )
 
