@@ -21,7 +21,7 @@ from observatory.steps import STEPS
 from pipelines.definitions import defs
 from pipelines.defs.ingest.assets import DROPS
 from pipelines.defs.ingest.sensors import landing_folder_sensor
-from pipelines.defs.resources import ObservatoryDuckDB
+from pipelines.defs.resources import ObservatoryDuckDB, SparkEngineResource
 from pipelines.tables import key_for
 
 from .test_ingest import AGENTS, COMMENTS_API, POSTS_API, write_jsonl, write_lines
@@ -82,7 +82,9 @@ def test_raw_tables_are_partitioned_by_drop_and_everything_below_follows_automat
     assert len(raw) == 9
     for key in raw:
         assert graph.get(key).partitions_def == DROPS
-    downstream = [key for key in graph.get_all_asset_keys() if key.path[0] not in ("raw", "landing")]
+    # The Spark engine's lake reads the landing folder itself and runs only when its job is launched.
+    downstream = [key for key in graph.get_all_asset_keys() if key.path[0] not in ("raw", "landing", "spark")]
+    assert graph.get(dg.AssetKey(["spark", "lake"])).automation_condition is None
     assert len(downstream) > 40
     for key in downstream:
         node = graph.get(key)
@@ -104,7 +106,7 @@ def _materialise(definitions, selection, instance, db, partition_key=None, run_c
     assets = [a for a in definitions.assets if isinstance(a, dg.AssetsDefinition)]
     checks = list(definitions.asset_checks or [])
     return dg.materialize(
-        [*assets, *checks], resources={"duckdb": ObservatoryDuckDB(database=str(db))}, instance=instance,
+        [*assets, *checks], resources={"duckdb": ObservatoryDuckDB(database=str(db)), "spark": SparkEngineResource()}, instance=instance,
         selection=selection, partition_key=partition_key, run_config=run_config or {})
 
 
@@ -235,7 +237,8 @@ def test_a_new_drop_s_ingest_leads_automation_to_refresh_the_report(tmp_path, mo
     monkeypatch.setenv("OBSERVATORY_REPORTS", str(tmp_path / "report"))
     _small_drop(tmp_path)
     db = tmp_path / "obs.duckdb"
-    everything = dg.AssetSelection.all() - dg.AssetSelection.assets(SIMULATED)
+    # What the main job runs: everything but the simulated drop and the Spark engine's lake (a job of its own).
+    everything = dg.AssetSelection.all() - dg.AssetSelection.assets(SIMULATED) - dg.AssetSelection.key_prefixes("spark")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(DROPS.name, ["drop-001"])
         full = _materialise(definitions, everything, instance, db, "drop-001")

@@ -265,7 +265,7 @@ def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estima
 
     from pipelines.definitions import defs
     from pipelines.defs.ingest.assets import DROPS
-    from pipelines.defs.resources import ObservatoryDuckDB
+    from pipelines.defs.resources import ObservatoryDuckDB, SparkEngineResource
 
     monkeypatch.setenv("OBSERVATORY_REPORTS", str(tmp_path / "report"))
     monkeypatch.setenv("OBSERVATORY_LANDING", str(Path(scrape).parent))
@@ -275,7 +275,7 @@ def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estima
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(DROPS.name, [Path(scrape).name])
         result = job.execute_in_process(
-            instance=instance, resources={"duckdb": ObservatoryDuckDB(database=str(db))}, partition_key=Path(scrape).name)
+            instance=instance, resources={"duckdb": ObservatoryDuckDB(database=str(db)), "spark": SparkEngineResource()}, partition_key=Path(scrape).name)
         assert result.success
     status = query(db, "SELECT step, estimable, reason FROM analysis_status ORDER BY step")
     assert status == [
