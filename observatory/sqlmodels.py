@@ -250,8 +250,9 @@ def catalogue() -> dict[str, SqlModel]:
     return _catalogue(str(root), stamp)
 
 
-def build(con, name: str, variables: dict | None = None) -> int:
-    """(Re)create one relation of the catalogue from its SQL (fragments appended); returns its row count.
+def build(con, name: str, variables: dict | None = None) -> int | None:
+    """(Re)create one relation of the catalogue from its SQL (fragments appended); returns a table's row count,
+    None for a view (counting a view computes it: 50 s for the quarantine at Moltbook's size).
 
     The variables its SQL reads (`getvariable`) are set from `variables` (other keys are ignored); one that is
     neither given nor set on the connection is an error, not a silent NULL threshold.
@@ -269,11 +270,13 @@ def build(con, name: str, variables: dict | None = None) -> int:
     con.execute(f"CREATE OR REPLACE {model.kind.upper()} {name} AS\n{model.sql}")
     for fragment in model.fragments:
         con.execute(f"INSERT INTO {name} {(model.path.parent / f'{fragment}.sql').read_text()}")
+    if model.kind == "view":
+        return None
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
 
-def refresh(con, name: str, variables: dict | None = None) -> int:
-    """Bring one relation up to date the cheapest correct way; returns its row count. A clean table or a cascade
+def refresh(con, name: str, variables: dict | None = None) -> int | None:
+    """Bring one relation up to date the cheapest correct way; returns its row count (None for a view). A clean table or a cascade
     table is refreshed incrementally where it can be (observatory.db.refresh_clean_table,
     observatory.studies.cascades.refresh_cascade_table); anything else is rebuilt from its SQL."""
     from observatory import db

@@ -42,15 +42,21 @@ def export_tables(con, out_dir: Path, csv: bool = False) -> list[dict]:
     for name in EXPORTED_TABLES:
         if not db.table_exists(con, name):
             continue
-        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-        formats = [("parquet", "(FORMAT parquet)")]
-        if csv or rows <= CSV_MAX_ROWS:
-            formats.append(("csv", "(FORMAT csv, HEADER true)"))
-        for fmt, options in formats:
-            path = folder / f"{name}.{fmt}"
-            con.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_path(path)}' {options}")
+        # A view (the quarantine) is computed once, into a temporary table, for its count and both copies.
+        source = name
+        if db.table_exists(con, name, "view"):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _export AS SELECT * FROM {name}")
+            source = "_export"
+        rows = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+        with_csv = csv or rows <= CSV_MAX_ROWS
+        con.execute(f"COPY (SELECT * FROM {source}) TO '{_sql_path(folder / f'{name}.parquet')}' (FORMAT parquet)")
+        if with_csv:
+            con.execute(f"COPY (SELECT * FROM {source}) TO '{_sql_path(folder / f'{name}.csv')}' "
+                        "(FORMAT csv, HEADER true)")
+        if source == "_export":
+            con.execute("DROP TABLE _export")
         written.append({"table": name, "rows": rows, "parquet": f"tables/{name}.parquet",
-                        "csv": f"tables/{name}.csv" if len(formats) == 2 else None})
+                        "csv": f"tables/{name}.csv" if with_csv else None})
     return written
 
 
