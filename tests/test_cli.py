@@ -215,3 +215,14 @@ def test_readers_never_fail_while_an_ingest_writes(small_drop, tmp_path):
     assert calls >= 2 and failures == []
     final = observatory("sql", "SELECT count(*) AS n FROM agents", "--db", db, "--csv")
     assert int(final.stdout.split()[1]) > 3000  # the second drop is visible once it finished
+
+
+def test_run_refuses_an_unknown_engine_before_touching_anything(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "agents.jsonl").write_text('{"id": "a1", "name": "x", "created_at": "2026-01-01T00:00:00Z"}\n')
+    db = tmp_path / "obs.duckdb"
+    result = runner.invoke(app, ["run", str(drop), "--db", str(db), "--engine", "postgres"])
+    assert result.exit_code == 1
+    assert "--engine must be duckdb or spark" in str(result.exception)
+    assert not db.exists()
