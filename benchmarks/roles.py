@@ -53,6 +53,21 @@ class StepClock:
         self._stop.set()
 
 
+def study_graph_features(graph):
+    """The study's graph features in networkx: exact betweenness, then clustering and k-core. Returns the exact
+    betweenness and the seconds of each part."""
+    import networkx as nx
+
+    started = time.perf_counter()
+    exact = nx.betweenness_centrality(graph, normalized=False)
+    between = time.perf_counter() - started
+    started = time.perf_counter()
+    undirected = graph.to_undirected()
+    nx.clustering(undirected)
+    nx.core_number(undirected)
+    return exact, between, time.perf_counter() - started
+
+
 def networkx_extrapolation(con, sizes=(500, 1000, 2000), seed=0) -> dict:
     """Time networkx's exact betweenness, clustering and k-core on subgraphs; extrapolate to the whole graph.
 
@@ -79,14 +94,7 @@ def networkx_extrapolation(con, sizes=(500, 1000, 2000), seed=0) -> dict:
         sub = whole.induced_subgraph(order)
         graph = nx.DiGraph(sub.get_edgelist())
         n, m = graph.number_of_nodes(), graph.number_of_edges()
-        t = time.perf_counter()
-        nx.betweenness_centrality(graph, normalized=False)
-        between = time.perf_counter() - t
-        t = time.perf_counter()
-        undirected = graph.to_undirected()
-        nx.clustering(undirected)
-        nx.core_number(undirected)
-        rest = time.perf_counter() - t
+        _, between, rest = study_graph_features(graph)
         fits.append((n, m, between, rest))
         print(f"  networkx on {n:,} nodes / {m:,} edges: exact betweenness {between:.1f} s, clustering + k-core {rest:.2f} s",
               flush=True)
@@ -112,14 +120,7 @@ def networkx_whole(con, ours_seconds: float, seed: int = 0) -> None:
 
     edges = con.execute("SELECT source_id, target_id FROM interaction_edges").fetchall()
     graph = nx.DiGraph(edges)
-    started = time.perf_counter()
-    exact = nx.betweenness_centrality(graph, normalized=False)
-    between = time.perf_counter() - started
-    started = time.perf_counter()
-    undirected = graph.to_undirected()
-    nx.clustering(undirected)
-    nx.core_number(undirected)
-    rest = time.perf_counter() - started
+    exact, between, rest = study_graph_features(graph)
     theirs = between + rest
     print(f"  networkx on the whole graph ({graph.number_of_nodes():,} nodes / {graph.number_of_edges():,} edges): "
           f"exact betweenness {between:.1f} s, clustering + k-core {rest:.1f} s")
