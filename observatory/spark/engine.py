@@ -173,9 +173,10 @@ class SparkEngine:
             if progress:
                 progress(f"landing {len(work)} drop(s) on {self.master}")
             summaries = sc.parallelize(work, len(work)).map(_land_drop).collect()
-            # Every drop landed: move its files into the lake (bookkeeping last, so that a crash between the moves
-            # leaves rows that no finished drop claims, which the next build does not read).
-            for table in _raw_tables() + BOOKKEEPING:
+            # Every drop landed: move its files into the lake, `ingest_drops` last. A crash between the moves
+            # leaves rows of a drop that is not finished: no build reads them, and the next ingest lands that drop
+            # again under the same number, over them.
+            for table in _raw_tables() + ("quarantine_rows", "ingest_log", "ingest_drops"):
                 target = self.lake / table
                 target.mkdir(parents=True, exist_ok=True)
                 for _, seq, _ in tasks:
