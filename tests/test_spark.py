@@ -175,3 +175,19 @@ def test_dagster_spark_job_is_apart_from_the_embedded_runs():
         keys = {tuple(k.path) for k in definitions.resolve_job_def(job).asset_layer.executable_asset_keys}
         assert lake not in keys and ("report", "findings") in keys
     assert definitions.resources["spark"].master == "local[2]"
+
+
+def test_a_drop_whose_record_never_reached_the_lake_is_landed_again(engines, tmp_path):
+    """A crash while a drop's files move into the lake leaves its rows without its record in `ingest_drops`: no
+    build reads them, and the next ingest lands the drop again under the same number, over them."""
+    source = engines["engine"].lake
+    lake = tmp_path / "lake"
+    for table in ("raw_agents", "raw_posts", "raw_comments", "raw_submolts", "raw_votes", "raw_tasks",
+                  "quarantine_rows", "ingest_log", "ingest_drops"):
+        shutil.copytree(source / table, lake / table)
+    (lake / "ingest_drops" / "drop-000002.parquet").unlink()
+    engine = SparkEngine(lake, spark=engines["engine"].spark)
+    drops = sorted({row[0] for row in engines["con"].execute("SELECT drop_path FROM ingest_drops").fetchall()})
+    again = engine.ingest(drops)
+    assert [(d["drop_seq"], d["rows_loaded"]) for d in again] == [(2, engines["landed"][1]["rows_loaded"])]
+    assert engine.ingest(drops) == []

@@ -135,15 +135,20 @@ class SparkEngine:
         """Digests of the files the lake holds, and the last drop number."""
         import duckdb
 
+        from observatory import db
+
         log, drops = self.lake / "ingest_log", self.lake / "ingest_drops"
-        if not any(log.glob("*.parquet")):
+        if not any(log.glob("*.parquet")) or not any(drops.glob("*.parquet")):
             return set(), 0
         con = duckdb.connect(":memory:")
         try:
-            seen = {r[0] for r in con.execute("SELECT content_sha256 FROM read_parquet(?)",
-                                              [str(log / "*.parquet")]).fetchall()}
-            last = con.execute("SELECT coalesce(max(drop_seq), 0) FROM read_parquet(?)",
-                               [str(drops / "*.parquet")]).fetchone()[0]
+            # Only finished drops count: a drop whose record never reached the lake is landed again.
+            finished = f"SELECT drop_seq FROM read_parquet({db.literal(str(drops / '*.parquet'))}) " \
+                       "WHERE finished_at IS NOT NULL"
+            seen = {r[0] for r in con.execute(
+                f"SELECT content_sha256 FROM read_parquet(?) WHERE drop_seq IN ({finished})",
+                [str(log / "*.parquet")]).fetchall()}
+            last = con.execute(f"SELECT coalesce(max(drop_seq), 0) FROM ({finished})").fetchone()[0]
         finally:
             con.close()
         return seen, int(last)
