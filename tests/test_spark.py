@@ -77,7 +77,8 @@ def engines(tmp_path_factory):
 
     variables = asdict(CascadeConfig()) | asdict(CooperationConfig()) | settings
     # The Spark engine: the same drops, landed and built on Spark into a lake.
-    engine = SparkEngine(root / "lake", master="local[2]", settings=settings)
+    engine = SparkEngine(root / "lake", master="local[2]", settings=settings,
+                         conf={"spark.sql.shuffle.partitions": 2})
     landed = engine.ingest(drops)
     landed_again = engine.ingest(drops)
     written = engine.build()
