@@ -146,10 +146,15 @@ def ingest(
 def _spark_relational(drops, lake: Path, master: str, path: Path, progress) -> list[tuple[str, str]]:
     """`run --engine spark`: land the drops and build the clean tables and marts on Spark into `lake`, then attach
     the lake to the database at `path`, where the analyses read it."""
-    try:
-        from observatory.spark import SparkEngine, attach_lake
-    except ImportError as exc:
-        raise CliError(f"--engine spark needs pyspark (pip install 'molt-observatory[spark]'): {exc}") from None
+    import importlib.util
+    import os
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise CliError("--engine spark needs pyspark: pip install 'molt-observatory[spark]'")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise CliError("--engine spark needs Java 17 or newer (java on the PATH, or JAVA_HOME)")
+    from observatory.spark import SparkEngine, attach_lake
     task = progress.add_task(f"Spark ({master}): ingest", total=None, status="")
     spark = SparkEngine(lake, master=master)
     try:
