@@ -152,9 +152,9 @@ def _visible_ctes(node: exp.Expression) -> list[exp.CTE]:
                         break
                     before.append(cte)
                 found = before + found
-        elif isinstance(child, (exp.Select, exp.Union)) or child.key in ("this", "expression"):
+        elif isinstance(parent, exp.Query):
             with_ = parent.args.get("with_") or parent.args.get("with")
-            if isinstance(parent, exp.Query) and isinstance(with_, exp.With) and child is not with_:
+            if isinstance(with_, exp.With) and child is not with_:
                 found = list(with_.expressions) + found
         child, parent = parent, parent.parent
     # Own WITH of the node itself.
