@@ -304,8 +304,10 @@ def lake_relations(lake: str | Path) -> list[str]:
 def attach_lake(con, lake: str | Path) -> list[str]:
     """Make every relation of a lake a view of the same name in a DuckDB connection (over its Parquet files), so
     that the studies and researchers' SQL read the lake; the names are recorded in `lake_relations`, and the
-    DuckDB engine then reads those relations rather than rebuild them (observatory.db.from_lake). Returns the
-    names attached."""
+    DuckDB engine then reads those relations rather than rebuild them (observatory.db.from_lake). A table of the
+    database with the name of a lake relation is replaced by the view: attach a lake to a database of its own (as
+    `observatory run --engine spark` and the Dagster `spark` job do), not to one the DuckDB engine fills. Returns
+    the names attached."""
     from observatory import db
 
     names = lake_relations(lake)
