@@ -150,11 +150,22 @@ def _spark_relational(drops, lake: Path, master: str, path: Path, progress) -> l
     import os
     import shutil
 
+    if path.exists():
+        # The lake's views would replace the tables of drops this database holds: never lose them silently.
+        con = _db.connect(path)
+        try:
+            own = _db.table_exists(con, "ingest_drops", "table") and _db.row_count(con, "ingest_drops") > 0
+        finally:
+            con.close()
+        if own:
+            raise CliError(f"{path} holds drops ingested by the duckdb engine; give --engine spark a database of "
+                           "its own (--db)")
     if importlib.util.find_spec("pyspark") is None:
         raise CliError("--engine spark needs pyspark: pip install 'molt-observatory[spark]'")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise CliError("--engine spark needs Java 17 or newer (java on the PATH, or JAVA_HOME)")
     from observatory.spark import SparkEngine, attach_lake
+
     task = progress.add_task(f"Spark ({master}): ingest", total=None, status="")
     spark = SparkEngine(lake, master=master)
     try:

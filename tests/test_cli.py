@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import duckdb
 from typer.testing import CliRunner
 
 from observatory.cli import app
@@ -226,3 +227,17 @@ def test_run_refuses_an_unknown_engine_before_touching_anything(tmp_path):
     assert result.exit_code == 1
     assert "--engine must be duckdb or spark" in str(result.exception)
     assert not db.exists()
+
+
+def test_run_with_spark_refuses_a_database_the_duckdb_engine_filled(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "agents.jsonl").write_text('{"id": "a1", "name": "x", "created_at": "2026-01-01T00:00:00Z"}\n')
+    db = tmp_path / "obs.duckdb"
+    assert runner.invoke(app, ["ingest", str(drop), "--db", str(db)]).exit_code == 0
+    result = runner.invoke(app, ["run", str(drop), "--db", str(db), "--engine", "spark"])
+    assert result.exit_code == 1
+    assert "holds drops ingested by the duckdb engine" in str(result.exception)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM raw_agents").fetchone()[0] == 1  # untouched
+    con.close()
