@@ -15,6 +15,7 @@ import dagster as dg
 from pipelines.defs.resources import SparkEngineResource, landing_dir
 from pipelines.tables import OWNERS
 
+
 @dg.asset(key=["spark", "lake"], group_name="spark", kinds={"spark", "parquet"}, owners=OWNERS,
           tags={"domain": "scale-out"})
 def spark_lake(context: dg.AssetExecutionContext, spark: SparkEngineResource) -> dg.MaterializeResult:
