@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["SqlModel", "TableTest", "catalogue", "build", "check", "fingerprint", "reads_of", "refresh", "renamed_sql",
-           "test_sql"]
+__all__ = ["Macro", "SqlModel", "TableTest", "catalogue", "build", "check", "fingerprint", "macro_definitions",
+           "reads_of", "refresh", "renamed_sql", "test_sql"]
 
 FOLDERS = {"staging": "view", "marts": "table", "views": "view"}
 
@@ -189,15 +189,32 @@ def reads_of(text: str, macros: dict[str, frozenset[str]] | None = None) -> tupl
     return frozenset(reads), frozenset(variables)
 
 
-def _macros(root: Path) -> dict[str, frozenset[str]]:
-    """Each table macro of `sql/macros/` and what it reads (a macro file is `name(args) as [table] query`)."""
+@dataclass(frozen=True)
+class Macro:
+    """One macro of `sql/macros/` (a file `name(params) as [table] body`)."""
+
+    name: str
+    params: tuple[str, ...]
+    body: str
+    is_table: bool
+
+
+def macro_definitions(root: Path | None = None) -> dict[str, Macro]:
+    """Every macro of `sql/macros/`, by lower-case name."""
     found = {}
-    for path in sorted((root / "macros").glob("*.sql")):
-        body = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
-        match = re.match(r"\s*(\w+)\s*\([^)]*\)\s+as\s+table\s+(.*)", body, flags=re.S | re.I)
-        if match:
-            found[match[1]] = reads_of(match[2])[0]
+    for path in sorted(((root or _sql_dir()) / "macros").glob("*.sql")):
+        body = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("--"))
+        match = re.match(r"\s*(\w+)\s*\(([^)]*)\)\s+as\s+(table\s+)?(.*)", body, flags=re.S | re.I)
+        if not match:
+            raise ValueError(f"{path.name}: not a macro definition (name(params) as [table] body)")
+        params = tuple(p.strip() for p in match[2].split(",") if p.strip())
+        found[match[1].lower()] = Macro(match[1], params, match[4].strip(), bool(match[3]))
     return found
+
+
+def _macros(root: Path) -> dict[str, frozenset[str]]:
+    """Each table macro of `sql/macros/` and what it reads."""
+    return {name: reads_of(m.body)[0] for name, m in macro_definitions(root).items() if m.is_table}
 
 
 @lru_cache(maxsize=4)

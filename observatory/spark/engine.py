@@ -66,7 +66,7 @@ def _drop_file(seq: int) -> str:
     return f"drop-{seq:06d}.parquet"
 
 
-def _land_drop(task: tuple[str, int, list[str], str, str | None]) -> dict:
+def _land_drop(task: tuple[str, int, dict[str, str], str, str | None]) -> dict:
     """One Spark task: land the given files of one drop as drop `seq` and write every raw and bookkeeping table's
     rows to `<out>/<table>/drop-<seq>.parquet`. Runs in an executor."""
     import duckdb
@@ -74,14 +74,14 @@ def _land_drop(task: tuple[str, int, list[str], str, str | None]) -> dict:
     from observatory import db
     from observatory.ingest.load import land_files, plan_drop
 
-    drop, seq, paths, out, memory_limit = task
+    drop, seq, digests, out, memory_limit = task
     con = duckdb.connect(":memory:")
     try:
         db.configure(con)
         db.ensure_schema(con)
-        reports, todo, _ = plan_drop(drop, set())
-        wanted = set(paths)
-        todo = [(f, r) for f, r in todo if str(f.path) in wanted]
+        # The driver hashed the files already: `digests` holds those to land, and the others are skipped.
+        _, todo, _ = plan_drop(drop, set(), digest=lambda p: digests.get(str(p), ""))
+        todo = [(f, r) for f, r in todo if str(f.path) in digests]
         land_files(con, drop, seq, todo, memory_limit=memory_limit)
         for table in _raw_tables() + BOOKKEEPING:
             folder = Path(out) / table
@@ -169,7 +169,7 @@ class SparkEngine:
             _, todo, _ = plan_drop(drop, seen, digest=lambda p: digests[str(p)])
             if todo:
                 last += 1
-                tasks.append((drop, last, [str(f.path) for f, _ in todo]))
+                tasks.append((drop, last, {str(f.path): r.sha256 for f, r in todo}))
         if not tasks:
             return []
         out = self.lake / f"_landing-{uuid.uuid4().hex[:12]}"
@@ -194,23 +194,26 @@ class SparkEngine:
 
     def _register_inputs(self) -> None:
         """The lake's raw and bookkeeping tables as Spark views."""
+        import duckdb
+
         from observatory import db
 
-        for table in _raw_tables() + BOOKKEEPING:
-            folder = self.lake / table
-            if any(folder.glob("*.parquet")):
+        empty = None
+        try:
+            for table in _raw_tables() + BOOKKEEPING:
+                folder = self.lake / table
+                if not any(folder.glob("*.parquet")):
+                    # Nothing landed yet: an empty relation with the schema's columns.
+                    if empty is None:
+                        empty = duckdb.connect(":memory:")
+                        db.ensure_schema(empty)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    empty.execute(f"COPY (SELECT * FROM {db.quote(table)}) TO "
+                                  f"{db.literal(str(folder / 'empty.parquet'))} (FORMAT parquet)")
                 self.spark.read.parquet(str(folder)).createOrReplaceTempView(table)
-            else:
-                # Nothing landed yet: an empty relation with the schema's columns.
-                import duckdb
-
-                con = duckdb.connect(":memory:")
-                db.ensure_schema(con)
-                folder.mkdir(parents=True, exist_ok=True)
-                con.execute(f"COPY (SELECT * FROM {db.quote(table)}) TO {db.literal(str(folder / 'empty.parquet'))} "
-                            "(FORMAT parquet)")
-                con.close()
-                self.spark.read.parquet(str(folder)).createOrReplaceTempView(table)
+        finally:
+            if empty is not None:
+                empty.close()
 
     def relations(self) -> list[str]:
         """What `build` computes, in dependency order: staging views, clean tables, quarantine, marts."""

@@ -25,8 +25,6 @@ SELECT MAX_BY(x, STRUCT(NOT x IS NULL, t)) AS x FROM raw
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from pathlib import Path
 
 import sqlglot
 from sqlglot import expressions as exp
@@ -35,26 +33,6 @@ __all__ = ["SchemaMirror", "to_spark", "model_sql", "SPARK_MIN_TIMESTAMP"]
 
 # The smallest timestamp Spark represents: it stands for DuckDB's '-infinity', which sorts before every timestamp.
 SPARK_MIN_TIMESTAMP = "0001-01-01 00:00:00"
-
-
-def _sql_dir() -> Path:
-    from observatory.db import sql_dir
-
-    return sql_dir()
-
-
-@lru_cache(maxsize=None)
-def _macros() -> dict[str, tuple[list[str], str, bool]]:
-    """Each macro of sql/macros: name -> (parameters, body, is a table macro)."""
-    found = {}
-    for path in sorted((_sql_dir() / "macros").glob("*.sql")):
-        body = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("--"))
-        match = re.match(r"\s*(\w+)\s*\(([^)]*)\)\s+as\s+(table\s+)?(.*)", body, flags=re.S | re.I)
-        if not match:
-            raise ValueError(f"{path.name}: not a macro definition (name(args) as [table] body)")
-        params = [p.strip() for p in match[2].split(",") if p.strip()]
-        found[match[1].lower()] = (params, match[4].strip(), bool(match[3]))
-    return found
 
 
 class SchemaMirror:
@@ -86,7 +64,7 @@ class SchemaMirror:
         self.con.close()
 
 
-def _substitute(body: exp.Expression, params: list[str], args: list[exp.Expression]) -> exp.Expression:
+def _substitute(body: exp.Expression, params: tuple[str, ...], args: list[exp.Expression]) -> exp.Expression:
     if len(params) != len(args):
         raise ValueError(f"macro called with {len(args)} arguments, defined with {len(params)}")
     values = dict(zip(params, args))
@@ -100,21 +78,24 @@ def _substitute(body: exp.Expression, params: list[str], args: list[exp.Expressi
 
 
 def _expand_macros(tree: exp.Expression) -> exp.Expression:
-    macros = _macros()
+    from observatory.sqlmodels import macro_definitions
+
+    macros = macro_definitions()
 
     def expand(node):
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous):
             name = str(node.this.this).lower()
-            if name in macros and macros[name][2]:
-                params, body, _ = macros[name]
-                query = _substitute(sqlglot.parse_one(body, read="duckdb"), params, list(node.this.expressions))
+            if name in macros and macros[name].is_table:
+                macro = macros[name]
+                query = _substitute(sqlglot.parse_one(macro.body, read="duckdb"), macro.params,
+                                    list(node.this.expressions))
                 query = _expand_macros(query)
                 return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(node.alias or name)))
         if isinstance(node, exp.Anonymous):
             name = str(node.this).lower()
-            if name in macros and not macros[name][2]:
-                params, body, _ = macros[name]
-                return _substitute(sqlglot.parse_one(body, read="duckdb"), params, list(node.expressions))
+            if name in macros and not macros[name].is_table:
+                macro = macros[name]
+                return _substitute(sqlglot.parse_one(macro.body, read="duckdb"), macro.params, list(node.expressions))
             if name == "query_table" and len(node.expressions) == 1 and node.expressions[0].is_string:
                 return exp.column(node.expressions[0].this)  # replaced by a table below
         return node
