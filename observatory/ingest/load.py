@@ -650,12 +650,14 @@ class _Loader:
         for batch in _arrow_reader(self.work, query, params, BATCH_ROWS):
             table = pa.Table.from_batches([batch])
             bad = pc.is_valid(table["_problem"])
-            good = table.filter(pc.invert(bad))
+            n_bad = pc.sum(bad).as_py() or 0
+            # Most batches hold no bad row: those go in whole, without a filtered copy.
+            good = table if n_bad == 0 else table.filter(pc.invert(bad))
             if good.num_rows:
                 self._insert(insert, good.append_column("_file", self.labels.take(good["_fid"])), [self.drop_seq])
                 self._count(good["_fid"], "rows_loaded", entity.name)
-            failed = table.filter(bad)
-            if failed.num_rows:
+            if n_bad:
+                failed = table.filter(bad)
                 failed = failed.select(["_fid", "_line", "_reason", "_field", "_detail", "_raw", "_path"])
                 failed = failed.append_column("_entity", pa.repeat(pa.scalar(entity.name), failed.num_rows))
                 failed = failed.append_column("_raw_bytes", pa.nulls(failed.num_rows, pa.binary()))
@@ -747,28 +749,34 @@ class _Loader:
         field_list = "[" + ", ".join(f"'$.{name}'" for name in fields) + "]"
         default_columns = (f"json_type(_defaults, {field_list}) AS _dt, "
                            f"json_extract_string(_defaults, {field_list}) AS _ds, " if defaults else "")
+        # The lists are spread into a column per path (`_t1`, `_s1`, ...): the checks read each value several
+        # times, and a column costs less to read than a list element.
+        spread = ", ".join(f"_t[{i}] AS _t{i}, _s[{i}] AS _s{i}" for i in range(1, len(paths) + 1))
+        if defaults:
+            spread += ", " + ", ".join(f"_dt[{d}] AS _dt{d}, _ds[{d}] AS _ds{d}" for d in range(1, len(fields) + 1))
         self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _src AS SELECT _fid, _line, _path, _partial, _embedded, _text, _defaults, "
-            f"{default_columns}json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s "
+            f"{spread} FROM (SELECT *, {default_columns}json_type(_text, {path_list}) AS _t, "
+            f"json_extract_string(_text, {path_list}) AS _s "
             "FROM (SELECT _fid, _line, CAST(NULL AS VARCHAR) AS _path, false AS _partial, false AS _embedded, _text, "
             "CAST(NULL AS VARCHAR) AS _defaults FROM _docs "
             "WHERE _reason IS NULL AND _hint = ? AND NOT _envelope "
             "UNION ALL SELECT * EXCLUDE (_entity) FROM _taken WHERE _entity = ? "
-            "UNION ALL SELECT * EXCLUDE (_entity) FROM _emb WHERE _entity = ?)",
+            "UNION ALL SELECT * EXCLUDE (_entity) FROM _emb WHERE _entity = ?))",
             [entity.name, entity.name, entity.name],
         )
         observed = [paths.index(f"$.{'.'.join(p)}") + 1 for name in ("fetched_at", "dump_date")
                     for p in entity.field(name).sources]
-        observed_json = ", ".join(f"CASE WHEN _t[{i}] NOT IN ('NULL', 'OBJECT', 'ARRAY') THEN to_json(_s[{i}]) END"
+        observed_json = ", ".join(f"CASE WHEN _t{i} NOT IN ('NULL', 'OBJECT', 'ARRAY') THEN to_json(_s{i}) END"
                                   for i in observed)
         for key, other, other_key in _responses.EMBEDS.get(entity.name, ()):
             i = paths.index(f"$.{key}") + 1
             # An embedded object is observed when its record is: the record's own time, else its response's.
             self.work.execute(
-                "INSERT INTO _emb SELECT ?, _fid, _line, COALESCE(_path, '$') || ?, true, true, _s[?], "
+                f"INSERT INTO _emb SELECT ?, _fid, _line, COALESCE(_path, '$') || ?, true, true, _s{i}, "
                 f"json_object('fetched_at', COALESCE({observed_json}, json_extract(_defaults, '$.fetched_at'))) "
-                f"FROM _src WHERE _t[?] = 'OBJECT' AND json_type(_s[?], '$.{other_key}') IS NOT NULL",
-                [other, f".{key}", i, i, i],
+                f"FROM _src WHERE _t{i} = 'OBJECT' AND json_type(_s{i}, '$.{other_key}') IS NOT NULL",
+                [other, f".{key}"],
             )
         typed = _typed_select(entity, sources, "_src", "_src._text", partial_sql="_src._partial",
                               carry=("_fid", "_path", "_partial", "_embedded"))
@@ -908,11 +916,11 @@ def _json_paths(entity: Entity, defaults: bool = True
             # A nested path is declared when its parent key is there (`"author": null` declares the author).
             head = index("$." + path[0])
             sources.setdefault(f.name, []).append(
-                _json_source(f.kind, f"_src._t[{i}]", f"_src._s[{i}]", f"(_src._t[{head}] IS NOT NULL)"))
+                _json_source(f.kind, f"_src._t{i}", f"_src._s{i}", f"(_src._t{head} IS NOT NULL)"))
         d = fields.index(f.name) + 1
         if defaults:
-            sources[f.name].append(_json_source(f.kind, f"_src._dt[{d}]", f"_src._ds[{d}]",
-                                                f"(_src._dt[{d}] IS NOT NULL AND _src._dt[{d}] <> 'NULL')"))
+            sources[f.name].append(_json_source(f.kind, f"_src._dt{d}", f"_src._ds{d}",
+                                                f"(_src._dt{d} IS NOT NULL AND _src._dt{d} <> 'NULL')"))
     for key, _, _ in _responses.EMBEDS.get(entity.name, ()):
         index(f"$.{key}")
     return paths, sources, fields
