@@ -190,6 +190,34 @@ def test_a_hostile_drop_loses_nothing_and_changes_nothing_when_refused(base_data
     assert not escaped.exists(), "a column name or value reached SQL"
 
 
+@settings(max_examples=max(EXAMPLES // 2, 10), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+@given(example=drops())
+def test_reading_only_the_paths_a_block_gives_lands_the_same_rows(base_database, example, monkeypatch):
+    """The JSON checks leave out the sources that no record of a block gives (`_json_paths(given=...)`): the raw
+    tables and the quarantine are the same, row for row, as with every source read."""
+    from observatory.ingest import load
+
+    entity, fmt, rows, lines, damages = example
+    if fmt in ("csv", "parquet") or "truncated_file" in damages:
+        return
+    with tempfile.TemporaryDirectory(prefix="observatory-fuzz-") as folder:
+        folder = Path(folder)
+        drop = write_drop(folder / "drop", entity, fmt, rows, lines).parent
+        landed = {}
+        for pruned in (True, False):
+            db = folder / f"{pruned}.duckdb"
+            shutil.copyfile(base_database, db)
+            with monkeypatch.context() as patch:
+                if not pruned:
+                    everything = load._json_paths
+                    patch.setattr(load, "_json_paths", lambda e, defaults=True, given=None: everything(e, defaults))
+                ingest_drop(drop, db)
+            sums = checksums(db)
+            landed[pruned] = {t: v for t, v in sums.items() if t.startswith("raw_") or t == "quarantine_rows"}
+        assert landed[True] == landed[False]
+
+
 def test_fuzz_figures(capsys):
     """Prints what the fuzz test above covered (run with -s to see it)."""
     with capsys.disabled():

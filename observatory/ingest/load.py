@@ -532,10 +532,16 @@ def _typed_select(entity: Entity, sources: dict[str, list[tuple[str, str, str, s
             level1 += [f'{_typed_null(f)} AS "f__{f.name}"', f'false AS "p__{f.name}"', f'false AS "d__{f.name}"']
             texts[f.name] = "NULL"
             continue
+        declared = " OR ".join(dict.fromkeys(c[3] for c in candidates))
+        # A candidate of value NULL only declares (see `_json_paths`).
+        candidates = [c for c in candidates if c[0] != "NULL"]
+        if not candidates:
+            level1 += [f'{_typed_null(f)} AS "f__{f.name}"', f'false AS "p__{f.name}"', f'({declared}) AS "d__{f.name}"']
+            texts[f.name] = "NULL"
+            continue
         values = ", ".join(c[0] for c in candidates)
         value = values if len(candidates) == 1 else f"COALESCE({values})"
         present = " OR ".join(c[1] for c in candidates)
-        declared = " OR ".join(dict.fromkeys(c[3] for c in candidates))
         level1 += [f'CAST({value} AS {f.duckdb_type}) AS "f__{f.name}"', f'({present}) AS "p__{f.name}"',
                    f'({declared}) AS "d__{f.name}"']
         texts[f.name] = "left(COALESCE(" + ", ".join(f"CASE WHEN {c[1]} THEN {c[2]} END" for c in candidates) + ", ''), 200)"
@@ -754,6 +760,7 @@ class _Loader:
         spread = ", ".join(f"_t[{i}] AS _t{i}, _s[{i}] AS _s{i}" for i in range(1, len(paths) + 1))
         if defaults:
             spread += ", " + ", ".join(f"_dt[{d}] AS _dt{d}, _ds[{d}] AS _ds{d}" for d in range(1, len(fields) + 1))
+        embeds = _responses.EMBEDS.get(entity.name, ())
         self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _src AS SELECT _fid, _line, _path, _partial, _embedded, _text, _defaults, "
             f"{spread} FROM (SELECT *, {default_columns}json_type(_text, {path_list}) AS _t, "
@@ -765,11 +772,17 @@ class _Loader:
             "UNION ALL SELECT * EXCLUDE (_entity) FROM _emb WHERE _entity = ?))",
             [entity.name, entity.name, entity.name],
         )
+        # The checks read only the paths that some record of the block gives (most sources are other shapes' names
+        # for a field: camelCase, the archive's columns, the defaults of a response).
+        columns = [f"_t{i}" for i in range(1, len(paths) + 1)] + ([f"_dt{d}" for d in range(1, len(fields) + 1)]
+                                                                   if defaults else [])
+        counts = self.work.execute(f"SELECT {', '.join(f'count({c})' for c in columns)} FROM _src").fetchall()[0]
+        _, sources, _ = _json_paths(entity, defaults=defaults, given={c for c, n in zip(columns, counts) if n})
         observed = [paths.index(f"$.{'.'.join(p)}") + 1 for name in ("fetched_at", "dump_date")
                     for p in entity.field(name).sources]
         observed_json = ", ".join(f"CASE WHEN _t{i} NOT IN ('NULL', 'OBJECT', 'ARRAY') THEN to_json(_s{i}) END"
                                   for i in observed)
-        for key, other, other_key in _responses.EMBEDS.get(entity.name, ()):
+        for key, other, other_key in embeds:
             i = paths.index(f"$.{key}") + 1
             # An embedded object is observed when its record is: the record's own time, else its response's.
             self.work.execute(
@@ -897,16 +910,25 @@ def _alias_of(aliases: dict[str, str], name: str) -> str | None:
     return next((alias for alias, original in aliases.items() if original == name), None)
 
 
-def _json_paths(entity: Entity, defaults: bool = True
+def _json_paths(entity: Entity, defaults: bool = True, given: set[str] | None = None
                 ) -> tuple[list[str], dict[str, list[tuple[str, str, str, str]]], list[str]]:
     """The JSON paths read from every record of `entity`, the sources of each field among them (the record's own
-    paths first, then, with `defaults`, its response's default for the field), and the fields a default can name."""
+    paths first, then, with `defaults`, its response's default for the field), and the fields a default can name.
+
+    `given`, when known, holds the type columns (`_t3`, `_dt2`) that have a value in some row of the block: a
+    source whose column has none is left out of the checks (it is absent from every row, so it would add nothing
+    to a value, its presence or its text), except for what it declares."""
     paths: list[str] = []
 
     def index(path: str) -> int:
         if path not in paths:
             paths.append(path)
         return paths.index(path) + 1
+
+    def source(kind: str, t: str, s: str, declared: str) -> tuple[str, str, str, str]:
+        if given is not None and t.removeprefix("_src.") not in given:
+            return None, "false", "NULL", declared
+        return _json_source(kind, t, s, declared)
 
     sources: dict[str, list[tuple[str, str, str, str]]] = {}
     fields = [f.name for f in entity.fields]
@@ -915,14 +937,25 @@ def _json_paths(entity: Entity, defaults: bool = True
             i = index("$." + ".".join(path))
             # A nested path is declared when its parent key is there (`"author": null` declares the author).
             head = index("$." + path[0])
-            sources.setdefault(f.name, []).append(
-                _json_source(f.kind, f"_src._t{i}", f"_src._s{i}", f"(_src._t{head} IS NOT NULL)"))
+            declared = "false" if given is not None and f"_t{head}" not in given else f"(_src._t{head} IS NOT NULL)"
+            sources.setdefault(f.name, []).append(source(f.kind, f"_src._t{i}", f"_src._s{i}", declared))
         d = fields.index(f.name) + 1
         if defaults:
-            sources[f.name].append(_json_source(f.kind, f"_src._dt{d}", f"_src._ds{d}",
-                                                f"(_src._dt{d} IS NOT NULL AND _src._dt{d} <> 'NULL')"))
+            declared = ("false" if given is not None and f"_dt{d}" not in given
+                        else f"(_src._dt{d} IS NOT NULL AND _src._dt{d} <> 'NULL')")
+            sources[f.name].append(source(f.kind, f"_src._dt{d}", f"_src._ds{d}", declared))
     for key, _, _ in _responses.EMBEDS.get(entity.name, ()):
         index(f"$.{key}")
+    for name, candidates in sources.items():
+        live = [c for c in candidates if c[0] is not None]
+        declared = [c[3] for c in candidates if c[3] != "false"]
+        if not live and not declared:
+            sources[name] = []
+        elif not live:
+            sources[name] = [("NULL", "false", "NULL", " OR ".join(dict.fromkeys(declared)))]
+        else:
+            sources[name] = live + [("NULL", "false", "NULL", d) for d in dict.fromkeys(declared)
+                                    if d not in {c[3] for c in live}]
     return paths, sources, fields
 
 
