@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -206,8 +208,13 @@ def run(
     lake: Optional[Path] = typer.Option(None, "--lake",
                                         help="Folder of the Parquet lake for --engine spark (default: beside the "
                                              "database, <name>.lake)."),
+    window: str = typer.Option("7d", "--window",
+                               help="Length of the time windows the headlines are also estimated in (7d, 36h, 2w)."),
 ) -> None:
-    """Your own data in one command: ingest the drops, run every analysis in order, write the report."""
+    """Your own data in one command: ingest the drops, run every analysis in order, write the report.
+
+    Every run appends its headline estimates to the database's `headline_history` (the whole observation and each
+    window), so that consecutive runs show how the society changes."""
     from rich.progress import MofNCompleteColumn
 
     from observatory.ingest.load import IngestError, ingest_drop
@@ -215,9 +222,17 @@ def run(
     from observatory.report.html import write_report
     from observatory.steps import ordered
 
+    from observatory.history import record_history
+    from observatory.studies.trends import parse_window
+
     missing = [str(d) for d in drops if not Path(d).exists()]
     if missing:
         raise CliError(f"no such drop: {', '.join(missing)}")
+    try:
+        window_days = parse_window(window)
+    except ValueError as exc:
+        raise CliError(f"--window: {exc}") from None
+    run_id = f"cli-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     path = _database_path(db)
     _state["wrote"] = path
     steps = ordered()
@@ -246,13 +261,16 @@ def run(
             for step in steps:
                 task = progress.add_task(step.description, total=1, status="")
                 # --seed seeds every step; --bootstrap is the power law's (cooperation keeps its own default).
-                config = step.configured(seed=seed, **({"n_bootstrap": bootstrap} if step.name == "powerlaw" else {}))
+                extra = {"powerlaw": {"n_bootstrap": bootstrap}, "trends": {"window_days": window_days}}
+                config = step.configured(seed=seed, **extra.get(step.name, {}))
                 summary = step.run(con, lambda message, task=task: progress.update(task, status=str(message)[:60]),
                                    config)
                 progress.update(task, completed=1, status=summary)
                 summaries.append((step.description, summary))
+            recorded = record_history(con, run_id)
+            summaries.append(("headline history", f"{recorded:,} rows recorded for run {run_id}"))
             task = progress.add_task("report", total=1, status="")
-            report_path = write_report(con, out_dir, csv=csv)
+            report_path = write_report(con, out_dir, csv=csv, parameters={"run_id": run_id, "window": window})
             progress.update(task, completed=1, status="written")
             headline = (con.execute("SELECT * FROM headline ORDER BY position").df()
                         if _db.table_exists(con, "headline") else None)
@@ -305,13 +323,34 @@ def simulate(
     layout: str = typer.Option(default(SimulationConfig, "layout"), "--layout",
                                help="entities (a folder of files per entity) or api (the API's responses as scrapers "
                                     "save them: a post detail per post with its comment tree, profiles, submolts)."),
+    days: float = typer.Option(default(SimulationConfig, "days"), "--days", help="Length of the observation window."),
+    hazard_ratio: float = typer.Option(default(SimulationConfig, "adoption_hazard_ratio"), "--hazard-ratio",
+                                       help="Planted adoption hazard ratio per additional exposure."),
+    change_at: Optional[float] = typer.Option(None, "--change-at",
+                                              help="Plant a change from this day of the window on (with "
+                                                   "--hazard-ratio-after and/or --role-growth-after)."),
+    hazard_ratio_after: Optional[float] = typer.Option(None, "--hazard-ratio-after",
+                                                       help="The hazard ratio per exposure from --change-at on."),
+    role_growth_after: Optional[str] = typer.Option(
+        None, "--role-growth-after",
+        help="ROLE:FACTOR: agents of ROLE join at --change-at, multiplying its active count by FACTOR "
+             "(e.g. conversationalist:2)."),
 ) -> None:
     """Simulate a Moltbook-like society with planted ground truth, written as a contract drop."""
     from observatory.simulate.run import simulate as run_simulation
 
+    growth = None
+    if role_growth_after is not None:
+        role, _, factor = role_growth_after.partition(":")
+        try:
+            growth = (role.strip(), float(factor))
+        except ValueError:
+            raise typer.BadParameter("--role-growth-after is ROLE:FACTOR, e.g. conversationalist:2") from None
     try:
         config = SimulationConfig(n_agents=agents, seed=seed, fmt=fmt, shape=shape, bad_rate=bad_rate, n_drops=drops,
-                                  layout=layout)
+                                  layout=layout, days=days, adoption_hazard_ratio=hazard_ratio,
+                                  change_at_day=change_at, hazard_ratio_after=hazard_ratio_after,
+                                  role_growth_after=growth)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     with _spinner() as progress:

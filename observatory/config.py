@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["RolesConfig", "CascadeConfig", "PowerLawConfig", "AdoptionConfig", "CooperationConfig", "default",
+__all__ = ["RolesConfig", "CascadeConfig", "PowerLawConfig", "AdoptionConfig", "CooperationConfig", "TrendsConfig",
+           "default",
            "overridden"]
 
 
@@ -95,6 +96,17 @@ class CooperationConfig:
     seed: int = 0
     n_bootstrap: int = 2000
     n_permutations: int = 10_000
+
+
+@dataclass(frozen=True)
+class TrendsConfig:
+    """Settings of the headlines over time: windows of ``window_days`` from the first observed record, and the
+    family-wise ``level`` at which a shift between consecutive windows is flagged (Holm over every comparison)."""
+
+    window_days: float = 7.0
+    level: float = 0.05
+    seed: int = 0
+    n_bootstrap: int = 500
 
 
 def default(cls, name: str):

@@ -91,7 +91,7 @@ def table_exists(con, name: str, kind: str | None = None) -> bool:
         "SELECT count(*) FROM (SELECT table_name AS name, 'table' AS kind FROM duckdb_tables() "
         "WHERE schema_name = 'main' AND NOT temporary UNION ALL SELECT view_name, 'view' FROM duckdb_views() "
         "WHERE schema_name = 'main' AND NOT internal) WHERE name = ? AND list_contains(?, kind)",
-        [name, list(kinds)]).fetchone()[0])
+        [name, list(kinds)]).fetchall()[0][0])
 
 
 LAKE_RELATIONS = "lake_relations"

@@ -16,7 +16,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
-from observatory.config import AdoptionConfig, CascadeConfig, CooperationConfig, PowerLawConfig, RolesConfig
+from observatory.config import (
+    AdoptionConfig,
+    CascadeConfig,
+    CooperationConfig,
+    PowerLawConfig,
+    RolesConfig,
+    TrendsConfig,
+)
 
 __all__ = ["Step", "STEPS", "PYTHON_TABLES", "ordered"]
 
@@ -88,6 +95,15 @@ def _cooperation(con, progress, config):
     return "not estimable" if m is None else f"{m.n_matched_:,} matched sets"
 
 
+def _trends(con, progress, config):
+    from observatory.studies.trends import run_trends
+
+    result = run_trends(con, config, progress=progress)
+    flagged = len(result.flagged)
+    return (f"{len(result.windows)} windows of {result.window_days:g} d, {len(result.series)} estimates, "
+            f"{flagged} shift{'s' if flagged != 1 else ''} flagged")
+
+
 STEPS = (
     Step("agent_activity", "population: agent activity", (), _agent_activity, sql=("agent_activity",)),
     Step("roles", "structural roles", ("agent_activity",), _roles, settings=RolesConfig,
@@ -111,6 +127,12 @@ STEPS = (
          tables={name: ("task_events",) for name in (
              "cooperation_matches", "cooperation_balance", "cooperation_outcomes", "cooperation_success_rates",
              "cooperation_designs", "cooperation_overlap")}),
+    # Every headline per time window, after the analyses whose definitions (roles, xmin, covariates) it reuses.
+    Step("trends", "headlines over time", ("roles", "powerlaw", "adoption", "cooperation"), _trends,
+         settings=TrendsConfig,
+         tables={"headline_trends": ("agent_roles", "comments", "posts", "adoption_panel", "agent_features",
+                                     "cascades", "cascade_powerlaw", "task_events"),
+                 "headline_shifts": ("headline_trends",)}),
 )
 
 # Every result table a step's Python writes, and the relations it is computed from.

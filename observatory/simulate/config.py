@@ -94,6 +94,12 @@ class SimulationConfig:
     item_kind_shares : shares of URL, hashtag and submolt-mention items.
     cascade_root_window : cascades start in this leading share of the window.
     adoption_hazard_ratio : HR per additional exposure (< 1 diminishing returns, > 1 reinforcing).
+    change_at_day : a planted change: from this day of the window on (calendar time), ``hazard_ratio_after``
+        replaces ``adoption_hazard_ratio`` and ``role_growth_after`` adds agents of one role (None: no change).
+    hazard_ratio_after : the HR per exposure from ``change_at_day`` on (None: unchanged).
+    role_growth_after : ``(role, factor)``: agents of that role who join at ``change_at_day`` (registered just
+        before it, writing nothing earlier), ``factor - 1`` times as many as it had, so that among agents active
+        after the change its count is multiplied by ``factor`` (None: unchanged).
     adoption_lambda0 : baseline adoption hazard per day (the hazard is ``lambda0 * HR ** k``).
     exposure_rate : rate per day of exposures after the first.
     first_exposure_delay : mean delay in days from an item-bearing comment to a candidate's first exposure.
@@ -145,6 +151,9 @@ class SimulationConfig:
     item_kind_shares: tuple[float, float, float] = (0.4, 0.4, 0.2)
     cascade_root_window: float = 0.6
     adoption_hazard_ratio: float = 0.53
+    change_at_day: float | None = None
+    hazard_ratio_after: float | None = None
+    role_growth_after: tuple[str, float] | None = None
     adoption_lambda0: float = 1.0
     exposure_rate: float = 0.7
     first_exposure_delay: float = 0.5
@@ -206,6 +215,19 @@ class SimulationConfig:
             problems.append("the window must last at least two days")
         if self.max_exposures < 1 or self.max_contributors < 2:
             problems.append("max_exposures must be >= 1 and max_contributors >= 2")
+        if self.change_at_day is not None:
+            if not 0 < self.change_at_day < self.days:
+                problems.append("change_at_day must fall inside the window (0 < day < days)")
+            if self.hazard_ratio_after is None and self.role_growth_after is None:
+                problems.append("a change needs hazard_ratio_after or role_growth_after")
+        elif self.hazard_ratio_after is not None or self.role_growth_after is not None:
+            problems.append("hazard_ratio_after and role_growth_after need change_at_day")
+        if self.hazard_ratio_after is not None and not self.hazard_ratio_after > 0:
+            problems.append("hazard_ratio_after must be positive")
+        if self.role_growth_after is not None:
+            role, factor = self.role_growth_after
+            if role not in ROLE_NAMES or role == "periphery" or not factor > 1:
+                problems.append("role_growth_after is (role other than periphery, factor > 1)")
         if problems:
             raise ValueError("invalid SimulationConfig: " + "; ".join(problems))
 

@@ -193,6 +193,12 @@ def simulate_cascades(
     late_source_ms = censor_ms - HOUR_MS
     per_ms = 1.0 / DAY_MS
     hazard = config.adoption_lambda0 * per_ms * config.adoption_hazard_ratio ** np.arange(1, config.max_exposures + 1)
+    # A planted change: from change_ms on (calendar time) the hazard is lambda0 * HR_after ** k.
+    change_ms = None
+    if config.change_at_day is not None and config.hazard_ratio_after is not None:
+        change_ms = start_ms + int(config.change_at_day * DAY_MS)
+        hazard_after = config.adoption_lambda0 * per_ms * config.hazard_ratio_after ** np.arange(
+            1, config.max_exposures + 1)
     exposure_gap_ms = DAY_MS / config.exposure_rate
     first_delay_ms = config.first_exposure_delay * DAY_MS
     n_exp_max = config.max_exposures
@@ -243,6 +249,12 @@ def simulate_cascades(
             upper = exposure_ms[:, k + 1] if k + 1 < n_exp_max else np.full(r, censor_ms)
             upper = np.minimum(upper, censor_ms)
             at = exposure_ms[:, k] + wait
+            if change_ms is not None:
+                # Exact across the change: the old hazard until change_ms, then (memoryless) the new one.
+                before = np.minimum(upper, change_ms)
+                late = at >= before
+                restart = np.maximum(exposure_ms[:, k], change_ms)
+                at = np.where(late, restart + rng.exponential(1.0 / hazard_after[k], size=r), at)
             hit = ~adopted & exposed[:, k] & (at < upper)
             adopt_ms[hit] = np.clip(np.floor(at[hit]).astype(np.int64), exposure_ms[hit, k] + 1, upper[hit] - 1)
             n_exposures[hit] = k + 1
@@ -448,6 +460,10 @@ def _assemble(rng, config, population, posts, items, sizes, offsets, slot_agent,
     }
     adoption_summary = {
         "hazard_ratio": config.adoption_hazard_ratio,
+        **({"change": {"at_day": config.change_at_day, "at": text.iso_ms(np.array([text.parse_iso_ms(config.start) + int(config.change_at_day * DAY_MS)]))[0].as_py(),
+                       "hazard_ratio_before": config.adoption_hazard_ratio,
+                       "hazard_ratio_after": config.hazard_ratio_after}}
+           if config.change_at_day is not None and config.hazard_ratio_after is not None else {}),
         "lambda0_per_day": config.adoption_lambda0,
         "exposure_rate_per_day": config.exposure_rate,
         "first_exposure_delay_days": config.first_exposure_delay,

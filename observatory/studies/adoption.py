@@ -52,7 +52,8 @@ def build_adoption_panel(con, *, build_marts: bool = True) -> pd.DataFrame:
         f", CAST(coalesce(r.role, '') = ? AS DOUBLE) AS \"role_{_identifier(role)}\"" for role in roles)
     return con.execute(
         f"""
-        SELECT p.agent_id, p.item AS item_id, p.start, p.stop, p.event, p.exposures, p.log_activity,
+        SELECT p.agent_id, p.item AS item_id, p.first_exposed_at, p.start, p.stop, p.event, p.exposures,
+               p.log_activity,
                ln(1 + {in_degree}) AS log_in_degree, ln(1 + p.item_adopters_before) AS log_item_adopters_before,
                p.item_age_hours / 24.0 AS item_age_days {role_columns}
         FROM adoption_panel p {joins}

@@ -1,7 +1,8 @@
 -- The exposure panel in counting-process form: for every (agent, item) subject, one row per interval between
 -- successive exposures, from the first exposure until adoption or censoring (see adoption_subjects.sql).
--- `start`/`stop` are hours since the first exposure; `exposures` is the cumulative number of exposures during the
--- interval (the time-varying covariate); `event` is 1 on the interval that ends in adoption.
+-- `start`/`stop` are hours since the first exposure (`first_exposed_at`, which places them in calendar time);
+-- `exposures` is the cumulative number of exposures during the interval (the time-varying covariate); `event` is
+-- 1 on the interval that ends in adoption.
 -- An exposure in the very comment that adopts (the agent replied to the item and used it) is taken to come just
 -- before the adoption: the adoption then closes a one-second interval at that exposure count. Exposures sharing a
 -- timestamp are merged into one step of the count.
@@ -69,6 +70,7 @@ final as (
     select
         i.agent_id,
         i.item,
+        i.first_exposed_at,
         epoch(i.start_at - i.first_exposed_at) / 3600.0 as start,
         epoch(i.stop_at - i.first_exposed_at) / 3600.0 as stop,
         cast(i.event as integer) as event,

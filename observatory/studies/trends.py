@@ -1,0 +1,306 @@
+"""The headlines over time: each headline quantity per time window, and the shifts between consecutive windows.
+
+Windows are ``window_days`` long from the day of the first post or comment (UTC midnight); a last window shorter
+than half of that joins the one before it. In each window:
+
+- ``roles.<role>_share``: of the agents who wrote a post or comment in the window, the share in each structural role.
+  The roles are those of the whole observation (`agent_roles`), so that a role means the same in every window; the
+  share moves when the agents active in a window change. Wilson 95% interval, binomial standard error.
+- ``adoption.hazard_ratio``: the Cox model per additional exposure (the adoption step's linear model, its
+  covariates, clustered SEs) on the exposure panel cut to the window: each interval clipped to the window's
+  calendar span, an adoption counted in the window it happened in, subjects exposed earlier entering at the
+  window's start (left truncation on the clock "time since first exposure"). Tested on the log scale.
+- ``cascades.alpha``: the discrete power-law exponent of the sizes of the cascades that started in the window, at
+  the whole observation's ``xmin`` (so that windows compare one tail), SE ``(alpha - 1) / sqrt(n)`` by the
+  estimator. A cascade's size counts its adopters until the end of observation: a cascade started in the last
+  window has had less time to grow, which a real, still-running society shows as a steeper late exponent.
+- ``collab.success_rate_difference``: the matched difference in success rate of multi- against single-agent task
+  threads created in the window (the cooperation step's matcher and settings).
+
+A window where a quantity cannot be estimated (too few agents, adoptions, cascades or tasks, by the same minimums
+as the whole analysis) has no row for it. :class:`~observatory.estimators.change.ShiftDetector` then flags the
+consecutive windows between which a quantity shifted, at a family-wise level over every comparison.
+
+Tables written: `headline_trends` (one row per quantity and window), `headline_shifts` (one row per compared pair).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from observatory import _status, db
+from observatory.config import TrendsConfig, overridden
+from observatory.estimators.change import SERIES_COLUMNS, ShiftDetector
+from observatory.studies.base import StudyResult
+
+__all__ = ["TrendsResult", "TRENDS_TABLES", "observation_windows", "run_trends", "parse_window"]
+
+TRENDS_TABLES = ("headline_trends", "headline_shifts")
+Z95 = 1.959963984540054
+
+
+def parse_window(text: str) -> float:
+    """A window length as days: ``7d``, ``36h``, ``2w`` or a bare number of days.
+
+    >>> parse_window("7d"), parse_window("36h"), parse_window("2w"), parse_window("3.5")
+    (7.0, 1.5, 14.0, 3.5)
+    """
+    value = str(text).strip().lower()
+    units = {"d": 1.0, "h": 1 / 24, "w": 7.0}
+    factor = units.get(value[-1:], None)
+    number = value[:-1] if factor is not None else value
+    try:
+        days = float(number) * (factor or 1.0)
+    except ValueError:
+        raise ValueError(f"not a window length: {text!r} (expected e.g. 7d, 36h, 2w)") from None
+    if not math.isfinite(days) or days <= 0:
+        raise ValueError(f"a window must be a positive length, not {text!r}")
+    return days
+
+
+def observation_windows(con, window_days: float) -> pd.DataFrame:
+    """The windows `(window, window_start, window_end)` over the posts and comments: from the UTC midnight before
+    the first to just after the last, each ``window_days`` long; a last one shorter than half joins the one before."""
+    first, last = con.execute(
+        "SELECT min(t), max(t) FROM (SELECT created_at AS t FROM posts UNION ALL SELECT created_at FROM comments)"
+    ).fetchall()[0]
+    if first is None:
+        return pd.DataFrame(columns=["window", "window_start", "window_end"])
+    origin = pd.Timestamp(first).tz_convert("UTC").floor("D")
+    end = pd.Timestamp(last).tz_convert("UTC") + pd.Timedelta(microseconds=1)
+    step = pd.Timedelta(days=window_days)
+    starts = []
+    at = origin
+    while at < end:
+        starts.append(at)
+        at = at + step
+    ends = starts[1:] + [end]
+    if len(starts) > 1 and (ends[-1] - starts[-1]) < step / 2:
+        starts, ends = starts[:-1], ends[:-2] + [end]
+    return pd.DataFrame({"window": range(len(starts)), "window_start": starts, "window_end": ends})
+
+
+@dataclass
+class TrendsResult(StudyResult):
+    """Every headline quantity per window (`series`) and the shifts flagged between windows (`detector`)."""
+
+    window_days: float
+    windows: pd.DataFrame
+    series: pd.DataFrame
+    detector: ShiftDetector
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        shifts = self.detector.shifts_
+        return shifts[shifts["flagged"]]
+
+    def to_dict(self) -> dict:
+        return {"window_days": self.window_days, "windows": len(self.windows),
+                "quantities": sorted(self.series["quantity"].unique()) if len(self.series) else [],
+                "shifts": self.detector.to_dict()}
+
+    def _text(self) -> str:
+        lines = [f"{len(self.windows)} windows of {self.window_days:g} days; {len(self.series)} estimates of "
+                 f"{self.series['quantity'].nunique() if len(self.series) else 0} quantities; "
+                 f"{self.detector.n_comparisons_} consecutive pairs compared at family-wise level "
+                 f"{self.detector.level:g} (Holm)"]
+        for row in self.flagged.itertuples(index=False):
+            lines.append(f"shift: {row.quantity} {row.estimate_before:.4g} -> {row.estimate_after:.4g} between windows "
+                         f"{row.window_before} and {row.window_after} (z = {row.z:.2f}, adjusted p = {row.p_adjusted:.3g})")
+        if self.flagged.empty:
+            lines.append("no shift flagged")
+        return "\n".join(lines)
+
+
+def _row(quantity, window, estimate, se, lower, upper, n, scale="natural") -> dict:
+    return {"quantity": quantity, "window": int(window["window"]), "window_start": window["window_start"],
+            "window_end": window["window_end"], "estimate": float(estimate), "se": float(se),
+            "ci_lower": float(lower), "ci_upper": float(upper), "n": int(n), "scale": scale}
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    p = k / n
+    centre = (p + Z95 ** 2 / (2 * n)) / (1 + Z95 ** 2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / (1 + Z95 ** 2 / n)
+    return centre - half, centre + half
+
+
+def _role_shares(con, windows: pd.DataFrame) -> list[dict]:
+    if not db.table_exists(con, "agent_roles"):
+        return []
+    con.register("_trend_windows", windows)
+    try:
+        counts = con.execute(
+            """
+            WITH written AS (
+                SELECT author_id AS agent_id, created_at FROM comments WHERE author_id IS NOT NULL
+                UNION ALL SELECT author_id, created_at FROM posts WHERE author_id IS NOT NULL
+            ),
+            active AS (
+                SELECT DISTINCT w."window", x.agent_id
+                FROM written AS x JOIN _trend_windows AS w
+                  ON x.created_at >= w.window_start AND x.created_at < w.window_end
+            )
+            SELECT a."window", r.role, count(*) AS n
+            FROM active AS a JOIN agent_roles AS r ON r.agent_id = a.agent_id AND r.active AND r.role IS NOT NULL
+            GROUP BY ALL ORDER BY ALL
+            """
+        ).df()
+    finally:
+        con.unregister("_trend_windows")
+    rows = []
+    roles = sorted(counts["role"].unique()) if len(counts) else []
+    for window in windows.to_dict("records"):
+        here = counts[counts["window"] == window["window"]]
+        total = int(here["n"].sum())
+        if total < _status.MIN_AGENTS_PER_ROLE:
+            continue
+        for role in roles:
+            k = int(here.loc[here["role"] == role, "n"].sum())
+            p = k / total
+            lower, upper = _wilson(k, total)
+            rows.append(_row(f"roles.{role}_share", window, p, math.sqrt(max(p * (1 - p), 0.25 / total) / total),
+                             lower, upper, total))
+    return rows
+
+
+def window_panel(panel: pd.DataFrame, start, end) -> pd.DataFrame:
+    """The rows of a counting-process panel (`first_exposed_at`, `start`, `stop` in hours since it, `event`) cut
+    to the calendar window [start, end): intervals clipped to it, an event kept where it falls inside it.
+
+    >>> p = pd.DataFrame({"first_exposed_at": pd.to_datetime(["2026-01-01"] * 2, utc=True), "start": [0.0, 24.0],
+    ...                   "stop": [24.0, 60.0], "event": [0, 1]})
+    >>> w = window_panel(p, pd.Timestamp("2026-01-02", tz="UTC"), pd.Timestamp("2026-01-03", tz="UTC"))
+    >>> w[["start", "stop", "event"]].values.tolist()
+    [[24.0, 48.0, 0.0]]
+    """
+    origin = pd.Timestamp(start)
+    t0 = (pd.to_datetime(panel["first_exposed_at"], utc=True) - origin).dt.total_seconds().to_numpy() / 3600.0
+    span = (pd.Timestamp(end) - origin).total_seconds() / 3600.0
+    a = t0 + panel["start"].to_numpy(dtype=float)
+    b = t0 + panel["stop"].to_numpy(dtype=float)
+    keep = (b > 0) & (a < span)
+    out = panel.loc[keep].copy()
+    out["start"] = np.maximum(a[keep], 0.0) - t0[keep]
+    out["stop"] = np.minimum(b[keep], span) - t0[keep]
+    out["event"] = np.where(b[keep] <= span, out["event"].to_numpy(), 0).astype(float)
+    return out[out["stop"] > out["start"]]
+
+
+def _hazard_ratios(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dict]:
+    if not db.table_exists(con, "adoption_panel"):
+        return []
+    from observatory.estimators.cox import ExposureHazardModel
+    from observatory.studies.adoption import DEFAULT_COVARIATES, build_adoption_panel
+
+    panel = build_adoption_panel(con, build_marts=False)
+    candidates = list(DEFAULT_COVARIATES) + [c for c in panel.columns if c.startswith("role_")]
+    rows = []
+    for window in windows.to_dict("records"):
+        cut = window_panel(panel, window["window_start"], window["window_end"])
+        events = int(cut["event"].sum())
+        if events < _status.MIN_ADOPTIONS:
+            continue
+        used = [c for c in candidates if c in cut and cut[c].nunique() > 1]
+        try:
+            model = ExposureHazardModel("linear", seed=config.seed).fit(cut, covariates=used)
+        except Exception:  # noqa: BLE001 - a window where the model does not converge has no estimate
+            continue
+        se = float(model.coefficients_.loc["exposures", "se"])
+        lower, upper = model.hazard_ratio_ci_
+        rows.append(_row("adoption.hazard_ratio", window, model.hazard_ratio_, se, lower, upper, events, "log"))
+    return rows
+
+
+def _alphas(con, windows: pd.DataFrame) -> list[dict]:
+    if not (db.table_exists(con, "cascades") and db.table_exists(con, "cascade_powerlaw")):
+        return []
+    from observatory.estimators.powerlaw import PowerLawFit
+
+    xmin = con.execute("SELECT xmin FROM cascade_powerlaw").fetchall()[0][0]
+    sizes = con.execute("SELECT started_at, size FROM cascades WHERE started_at IS NOT NULL").df()
+    started = pd.to_datetime(sizes["started_at"], utc=True)
+    rows = []
+    for window in windows.to_dict("records"):
+        here = sizes.loc[(started >= window["window_start"]) & (started < window["window_end"]), "size"]
+        tail = here[here >= xmin]
+        if len(tail) < _status.MIN_CASCADES or tail.nunique() < _status.MIN_DISTINCT_SIZES:
+            continue
+        try:
+            fit = PowerLawFit(xmin=xmin, n_bootstrap=0, alternatives=()).fit(here.to_numpy())
+        except ValueError:
+            continue
+        se = fit.alpha_se_
+        rows.append(_row("cascades.alpha", window, fit.alpha_, se, fit.alpha_ - Z95 * se, fit.alpha_ + Z95 * se,
+                         fit.n_tail_))
+    return rows
+
+
+def _matched_effects(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dict]:
+    if not db.table_exists(con, "task_events"):
+        return []
+    from observatory.config import CooperationConfig
+    from observatory.estimators.matching import PropensityMatcher
+    from observatory.studies.cooperation import COVARIATES, _prepare
+
+    events = con.execute("SELECT * FROM task_events ORDER BY task_id").df()
+    comparable = _prepare(events[events["team"].isin(["multi", "single"])]).reset_index(drop=True)
+    if not len(comparable):
+        return []
+    created = pd.to_datetime(comparable["created_at"], utc=True)
+    settings = CooperationConfig()
+    rows = []
+    for window in windows.to_dict("records"):
+        here = comparable[(created >= window["window_start"]) & (created < window["window_end"])]
+        here = here.reset_index(drop=True)
+        arm = _status.MIN_TASKS_PER_ARM
+        if (here["treated"] == 1).sum() < arm or (here["treated"] == 0).sum() < arm:
+            continue
+        matcher = PropensityMatcher(caliper=settings.caliper, replace=settings.replace, seed=config.seed,
+                                    n_bootstrap=config.n_bootstrap, n_permutations=0)
+        try:
+            matcher.fit(here, treatment="treated", covariates=list(COVARIATES), binary_outcome="resolved")
+        except Exception:  # noqa: BLE001 - too few matches, separation: no estimate in this window
+            continue
+        estimate, (lower, upper) = matcher.rate_difference_, matcher.rate_difference_ci_
+        if not all(map(math.isfinite, (estimate, lower, upper))):
+            continue
+        rows.append(_row("collab.success_rate_difference", window, estimate, (upper - lower) / (2 * Z95), lower,
+                         upper, matcher.n_matched_))
+    return rows
+
+
+def run_trends(con, config: TrendsConfig | None = None, *, progress=None, **settings) -> TrendsResult:
+    """Estimate every headline quantity per window, flag the shifts, write `headline_trends` and `headline_shifts`.
+
+    ``config`` holds the settings (:class:`~observatory.config.TrendsConfig`); any of them may be given as a
+    keyword instead (``run_trends(con, window_days=3)``)."""
+    config = overridden(config, TrendsConfig, **settings)
+    say = progress or (lambda message: None)
+    db.configure(con)
+    windows = observation_windows(con, config.window_days)
+    rows: list[dict] = []
+    for label, part in (("role shares", lambda: _role_shares(con, windows)),
+                        ("hazard ratios", lambda: _hazard_ratios(con, windows, config)),
+                        ("power-law exponents", lambda: _alphas(con, windows)),
+                        ("matched effects", lambda: _matched_effects(con, windows, config))):
+        say(f"{label} in {len(windows)} windows")
+        rows += part()
+    series = pd.DataFrame(rows, columns=[*SERIES_COLUMNS, "n"])
+    series = series[["quantity", "window", "window_start", "window_end", "estimate", "ci_lower", "ci_upper", "se",
+                     "n", "scale"]].sort_values(["quantity", "window"], ignore_index=True)
+    detector = ShiftDetector(level=config.level).fit(series)
+    shifts = detector.shifts_.copy()
+    shifts["level"] = config.level
+    series["window_days"] = config.window_days
+    db.write_table(con, "headline_trends", series)
+    db.write_table(con, "headline_shifts", shifts)
+    if len(windows) < 2:
+        _status.record(con, "trends", f"{len(windows)} window(s) of {config.window_days:g} days: a trend needs two")
+    else:
+        _status.record(con, "trends")
+    return TrendsResult(config.window_days, windows, series, detector)
