@@ -16,7 +16,15 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from observatory import db as _db
-from observatory.config import AdoptionConfig, CascadeConfig, CooperationConfig, PowerLawConfig, RolesConfig, default
+from observatory.config import (
+    AdoptionConfig,
+    CascadeConfig,
+    CooperationConfig,
+    PowerLawConfig,
+    RolesConfig,
+    TrendsConfig,
+    default,
+)
 from observatory.simulate.config import SimulationConfig
 
 app = typer.Typer(
@@ -582,6 +590,28 @@ def cooperation(
     out.print(str(result))
     if len(balance):
         _print_frame(balance.round(3), title="balance (standardised mean differences)")
+
+
+@app.command()
+def trends(
+    db: Optional[Path] = DbOption,
+    window: str = typer.Option("7d", "--window", help="Length of the time windows (7d, 36h, 2w)."),
+    level: float = typer.Option(default(TrendsConfig, "level"), "--level",
+                                help="Family-wise level at which a shift between consecutive windows is flagged."),
+) -> None:
+    """Every headline per time window, and the shifts between consecutive windows (after the other analyses)."""
+    from observatory.studies.trends import parse_window, run_trends
+
+    try:
+        window_days = parse_window(window)
+    except ValueError as exc:
+        raise CliError(f"--window: {exc}") from None
+    con = _open(db)
+    try:
+        result = run_trends(con, TrendsConfig(window_days=window_days, level=level))
+    finally:
+        con.close()
+    out.print(str(result))
 
 
 @app.command()

@@ -19,6 +19,7 @@ import pydantic
 
 from observatory import db
 from observatory.contract import ENTITIES
+from observatory.history import HISTORY_TABLE
 from observatory.sqlmodels import SqlModel, catalogue
 from observatory.steps import STEPS
 
@@ -34,6 +35,8 @@ INGEST_BOOKKEEPING = ("ingest_drops", "ingest_log", "quarantine_rows")
 def domain_of(table: str) -> str:
     if table in RAW or table in INGEST_BOOKKEEPING:
         return "raw"
+    if table == HISTORY_TABLE:  # appended by every run, after the trends (observatory.history)
+        return "trends"
     for step in STEPS:
         if table in step.sql or table in step.tables:
             return STEP_DOMAINS[step.name]

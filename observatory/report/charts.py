@@ -351,6 +351,47 @@ def design_forest(con):
                    xlabel="matched difference under each design (95% CI)", title="Design sensitivity")
 
 
+# ---------------------------------------------------------------------------------------------------- trends
+
+
+def headline_trends(con):
+    """Each headline quantity per window with its 95% band; a window after a flagged shift is marked."""
+    if not db.table_exists(con, "headline_trends"):
+        return None
+    t = con.execute(
+        """SELECT t.quantity, t."window", t.window_start, t.estimate, t.ci_lower, t.ci_upper,
+                  coalesce(s.flagged, false) AS flagged
+           FROM headline_trends AS t
+           LEFT JOIN headline_shifts AS s ON s.quantity = t.quantity AND s.window_after = t."window"
+           ORDER BY t.quantity, t."window" """).df()
+    if t.empty:
+        return None
+    quantities = list(dict.fromkeys(t["quantity"]))
+    ncols = 2
+    nrows = (len(quantities) + ncols - 1) // ncols
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(7.0, 1.9 * nrows), squeeze=False)
+        for ax, quantity in zip(axes.flat, quantities):
+            q = t[t["quantity"] == quantity]
+            x = q["window"].to_numpy()
+            ax.fill_between(x, q["ci_lower"], q["ci_upper"], color=BLUE, alpha=0.18, linewidth=0)
+            ax.plot(x, q["estimate"], marker="o", color=BLUE)
+            shifted = q[q["flagged"]]
+            ax.scatter(shifted["window"], shifted["estimate"], s=90, facecolors="none", edgecolors=RED, zorder=3,
+                       label="shift")
+            ax.set_title(_text(quantity), fontsize=8)
+            ax.set_xticks(x)
+            if quantity == "adoption.hazard_ratio":
+                ax.axhline(1.0, color=GREY, linestyle=":")
+        for ax in list(axes.flat)[len(quantities):]:
+            ax.axis("off")
+        for ax in axes[-1]:
+            ax.set_xlabel("window")
+        fig.suptitle("Headlines per window (95% bands; circled: after a flagged shift)", fontsize=9)
+        fig.tight_layout()
+    return fig
+
+
 CHARTS = {
     "activity_ccdf": activity_ccdf,
     "active_split": active_split,
@@ -366,6 +407,7 @@ CHARTS = {
     "effects_forest": effects_forest,
     "propensity_overlap": propensity_overlap,
     "design_forest": design_forest,
+    "headline_trends": headline_trends,
 }
 
 

@@ -104,9 +104,39 @@ def collect_findings(con) -> dict:
                 )
             if "design_sensitive" in outcomes:
                 findings["collab"]["design_sensitive"] = bool(outcomes["design_sensitive"][0])
+    findings["trends"] = _trends(con)
     # Which analyses could be estimated on these data, and why not where they could not.
     findings["status"] = _status.read(con)
     return json_ready(findings)
+
+
+def _trends(con) -> dict | None:
+    """Every headline per window (a series per quantity), the flagged shifts, and the history of earlier runs."""
+    if not db.table_exists(con, "headline_trends"):
+        return None
+    series: dict = {}
+    for quantity, window, start, end, estimate, lower, upper, n, days in con.execute(
+            'SELECT quantity, "window", window_start, window_end, estimate, ci_lower, ci_upper, n, window_days '
+            'FROM headline_trends ORDER BY quantity, "window"').fetchall():
+        series.setdefault(quantity, []).append({"window": window, "start": start, "end": end, "estimate": estimate,
+                                                "ci": [lower, upper], "n": n})
+    days = con.execute("SELECT any_value(window_days) FROM headline_trends").fetchall()[0][0]
+    shifts, comparisons, level = [], 0, None
+    if db.table_exists(con, "headline_shifts"):
+        columns = ["quantity", "window_before", "window_after", "estimate_before", "estimate_after", "z", "p",
+                   "p_adjusted", "intervals_overlap"]
+        shifts = [dict(zip(columns, row)) for row in con.execute(
+            f"SELECT {', '.join(columns)} FROM headline_shifts WHERE flagged ORDER BY p_adjusted").fetchall()]
+        comparisons, level = con.execute("SELECT count(*), any_value(level) FROM headline_shifts").fetchall()[0]
+    history: dict = {}
+    if db.table_exists(con, "headline_history"):
+        for run_id, at, quantity, estimate, lower, upper, n in con.execute(
+                "SELECT run_id, recorded_at, quantity, estimate, ci_lower, ci_upper, n FROM headline_history "
+                "WHERE scope = 'cumulative' ORDER BY recorded_at, run_id").fetchall():
+            history.setdefault(quantity, []).append({"run_id": run_id, "recorded_at": at, "estimate": estimate,
+                                                     "ci": [lower, upper], "n": n})
+    return {"window_days": days, "level": level, "comparisons": comparisons, "series": series, "shifts": shifts,
+            "history": history}
 
 
 def provenance(con) -> dict:
@@ -142,7 +172,8 @@ EXPORTED_TABLES = (
     "items", "adoptions", "exposures", "cascades", "cascade_edges", "cascade_powerlaw",
     "cascade_powerlaw_comparisons", "cascade_ccdf", "adoption_subjects", "adoption_panel", "adoption_cox",
     "exposure_curve", "task_events", "cooperation_matches", "cooperation_balance", "cooperation_outcomes",
-    "cooperation_success_rates", "cooperation_designs", "cooperation_overlap", "quarantine",
+    "cooperation_success_rates", "cooperation_designs", "cooperation_overlap", "headline_trends", "headline_shifts",
+    "headline_history", "quarantine",
 )
 VIEWS = ("hubs", "top_cascades", "task_matches", "headline")
 

@@ -100,6 +100,12 @@ def report_context(con) -> dict:
         ("designs", "SELECT design, n_matched, n_treated, estimate, ci_lower, ci_upper, interval "
                     "FROM cooperation_designs"),
         ("quarantine", "SELECT entity, reason, count(*) AS rows FROM quarantine GROUP BY ALL ORDER BY ALL"),
+        ("trends", 'SELECT quantity, "window", window_start, window_end, estimate, ci_lower, ci_upper, n '
+                   'FROM headline_trends ORDER BY quantity, "window"'),
+        ("shifts", "SELECT * FROM headline_shifts WHERE flagged ORDER BY p_adjusted, quantity"),
+        ("shift_family", "SELECT count(*) AS comparisons, any_value(level) AS level FROM headline_shifts"),
+        ("history", "SELECT run_id, recorded_at, quantity, estimate, ci_lower, ci_upper, n, drops "
+                    "FROM headline_history WHERE scope = 'cumulative' ORDER BY quantity, recorded_at, run_id"),
     ):
         try:
             context[name] = _rows(con, sql)

@@ -81,7 +81,9 @@ class SimulationConfig:
     submolt_zipf : Zipf exponent of submolt popularity.
     post_appeal_sigma : sigma of the lognormal (mean 1) appeal of each post and comment.
     title_words, post_words, comment_words : mean lengths in words of titles, post bodies and comments.
-    thread_gap_minutes : mean gap between successive comments of a thread.
+    comment_delay_hours : mean delay of a background comment after its post (exponential: a thread draws its
+        comments in the day or so after the post, whatever its size).
+    thread_gap_minutes : mean delay of an answer in a back-and-forth after what it answers.
     hostile_share : share of names and texts that carry hostile-looking strings (markup, quotes, unicode).
     cascades_per_active_agent : number of cascades per active agent (default: 2.5, over 5,000 at 20,000 agents).
     cascade_dist : ``"power_law"`` (discrete, exact) or ``"lognormal"`` (discretised) cascade sizes.
@@ -139,6 +141,7 @@ class SimulationConfig:
     title_words: float = 7.0
     post_words: float = 40.0
     comment_words: float = 14.0
+    comment_delay_hours: float = 8.0
     thread_gap_minutes: float = 30.0
     hostile_share: float = 0.002
     cascades_per_active_agent: float = 2.5

@@ -354,6 +354,7 @@ def write_truth(run: _Run, population, submolts, posts, stats: Stats, cascade, t
             "comments": int(stats.comments),
             "roles": role_counts,
         },
+        **({"change": _planted_change(config, population, run)} if config.change_at_day is not None else {}),
         "roles": {
             "names": list(_society.ROLE_NAMES),
             "k": len(_society.ROLE_NAMES),
@@ -399,3 +400,20 @@ def write_truth(run: _Run, population, submolts, posts, stats: Stats, cascade, t
     text = json.dumps(truth, indent=2, sort_keys=True) + "\n"
     (out / "truth.json").write_text(text)
     return json.loads(text)
+
+
+def _planted_change(config, population, run) -> dict:
+    """What changed at the planted change: when, the hazard ratio before and after, and the role that grew."""
+    at_ms = run.start_ms + int(config.change_at_day * _society.DAY_MS)
+    change = {"at_day": config.change_at_day, "at": _text.iso_ms(np.array([at_ms]))[0].as_py()}
+    if config.hazard_ratio_after is not None:
+        change |= {"hazard_ratio_before": config.adoption_hazard_ratio,
+                   "hazard_ratio_after": config.hazard_ratio_after}
+    if config.role_growth_after is not None:
+        role, factor = config.role_growth_after
+        joined = population.joined_ms
+        n_joiners = int((joined > joined.min()).sum()) if joined is not None else 0
+        change |= {"role": role, "factor": factor, "joiners": n_joiners,
+                   "note": f"{n_joiners} agents of role {role} registered just before the change and write nothing "
+                           "before it; they take no part in cascades, tasks or votes"}
+    return change

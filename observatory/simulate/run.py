@@ -180,7 +180,7 @@ def _simulate(run: _Run) -> dict:
     # Per-slice increments of every counter that a later copy of a record shows.
     stats = records.Stats(n_agents, posts.n, d)
     stats.posts_by_agent = np.bincount(posts.author, minlength=n_agents)
-    voters = population.active
+    voters = population.settled  # agents who join at a planted change do not vote (they would vote before it)
     voter_weight = population.comment_rate[voters] + population.post_rate[voters]
 
     run.progress("posts", 1, steps)

@@ -84,6 +84,16 @@ class Population:
     comment_rate: np.ndarray  # expected background comments over the window (0 for inactive agents)
     post_rate: np.ndarray  # expected background posts over the window
     active: np.ndarray  # indices of active agents
+    # When each agent's activity starts: the window's start, or later for agents who join at a planted change
+    # (None: every agent from the start).
+    joined_ms: np.ndarray | None = None
+
+    @property
+    def settled(self) -> np.ndarray:
+        """The active agents active from the window's start (those who take part in cascades, tasks and votes)."""
+        if self.joined_ms is None:
+            return self.active
+        return self.active[self.joined_ms[self.active] == self.joined_ms[self.active].min()]
 
     @property
     def n(self) -> int:
@@ -105,6 +115,13 @@ def make_population(rng: np.random.Generator, config, start_ms: int, end_ms: int
     role = np.full(n, INACTIVE, dtype=np.int8)
     order = rng.permutation(n)
     role[order[:n_active]] = np.repeat(np.arange(len(roles), dtype=np.int8), counts)
+    joiners = np.empty(0, dtype=np.int64)
+    if config.change_at_day is not None and config.role_growth_after is not None:
+        # Agents of one role who join at the change, from the inactive: factor - 1 times as many as it had.
+        grown = ROLE_NAMES.index(config.role_growth_after[0])
+        extra = int(round((config.role_growth_after[1] - 1) * counts[grown]))
+        joiners = order[n_active:n_active + extra]
+        role[joiners] = grown
     sigma = np.array([r.activity_sigma for r in roles] + [0.0])[role]
     multiplier = lognormal_mean_one(rng, sigma, n)
     days = config.days
@@ -112,12 +129,25 @@ def make_population(rng: np.random.Generator, config, start_ms: int, end_ms: int
     per_day_posts = np.array([r.posts_per_day for r in roles] + [0.0])
     comment_rate = per_day_comments[role] * days * multiplier
     post_rate = per_day_posts[role] * days * multiplier
+    change_ms = start_ms + int((config.change_at_day or 0) * DAY_MS)
+    if joiners.size:
+        # Active only from the change: the same daily rates over the part of the window left.
+        left = (end_ms - change_ms) / (end_ms - start_ms)
+        comment_rate[joiners] *= left
+        post_rate[joiners] *= left
     # Active agents registered before the observation window opens; the rest register at any time in it. Keeping
     # registration before any activity this way needs no look at what the agent later wrote.
     lead_ms = int(config.registration_lead_days * DAY_MS)
     created = rng.integers(start_ms - lead_ms, end_ms - HOUR_MS, size=n)
     active_mask = role != INACTIVE
-    created[active_mask] = rng.integers(start_ms - lead_ms, start_ms, size=int(active_mask.sum()))
+    settled = active_mask.copy()
+    settled[joiners] = False
+    created[settled] = rng.integers(start_ms - lead_ms, start_ms, size=int(settled.sum()))
+    joined_ms = None
+    if joiners.size:
+        created[joiners] = rng.integers(change_ms - lead_ms, change_ms, size=joiners.size)
+        joined_ms = np.full(n, start_ms, dtype=np.int64)
+        joined_ms[joiners] = change_ms
     ids = text.uuid_strings(rng, n)
     names = text.agent_names(rng, n, config.hostile_share)
     return Population(
@@ -129,6 +159,7 @@ def make_population(rng: np.random.Generator, config, start_ms: int, end_ms: int
         comment_rate=comment_rate,
         post_rate=post_rate,
         active=np.flatnonzero(active_mask),
+        joined_ms=joined_ms,
     )
 
 
@@ -176,7 +207,7 @@ def make_submolts(rng: np.random.Generator, config, population: Population, star
     popularity = ranks.astype(float) ** -config.submolt_zipf
     technical = np.zeros(n, dtype=bool)
     technical[1 : 1 + len(technical_names)] = True
-    owners = population.active[rng.integers(0, population.active.size, size=n)]
+    owners = population.settled[rng.integers(0, population.settled.size, size=n)]
     # Created by its owner after the owner registered, before the window opens.
     owner_created = population.created_ms[owners]
     created = owner_created + np.floor(rng.random(n) * (start_ms - owner_created)).astype(np.int64)
@@ -278,6 +309,9 @@ def make_posts(
     n_background = author.size
     submolt = weighted_draw(rng, submolts.popularity, n_background).astype(np.int32)
     created = rng.integers(start_ms, end_ms - HOUR_MS, size=n_background).astype(np.int64)
+    if population.joined_ms is not None:
+        late = np.flatnonzero(population.joined_ms[author] > start_ms)
+        created[late] = rng.integers(population.joined_ms[author[late]], end_ms - HOUR_MS)
     post_appeal = role_array(population, "post_appeal", config)[author] * population.multiplier[author]
     noise = lognormal_mean_one(rng, config.post_appeal_sigma, n_background)
     # A post written just before the scrape has had little time to draw comments.
@@ -373,6 +407,14 @@ def comment_slots(rng: np.random.Generator, config, population: Population, post
             break
         thread[own] = picker.pick(rng, confined[own], own.size)
     keep = posts.author[thread] != author
+    if population.joined_ms is not None:
+        # An agent who joins later writes only in threads that start after it joined.
+        for _ in range(16):
+            early = np.flatnonzero(posts.created_ms[thread] < population.joined_ms[author])
+            if early.size == 0:
+                break
+            thread[early] = picker.pick(rng, np.full(early.size, -1), early.size)
+        keep &= (posts.created_ms[thread] >= population.joined_ms[author]) & (posts.author[thread] != author)
     author, wants_reply, thread = author[keep], wants_reply[keep], thread[keep]
     # Within a thread, comments of appealing authors tend to come first (an exponential race weighted by appeal),
     # so hubs' comments are there early to draw the replies that come after them.
@@ -442,10 +484,11 @@ def build_threads(
         pick = np.clip(pick, start[idx], idx - 1)
         ok = author[pick] != author[idx]
         parent[idx[ok]] = pick[ok]
-    # Times along the thread: exponential gaps from the post's creation, squeezed into the window.
-    gaps = rng.exponential(config.thread_gap_minutes * 60_000.0, size=n)
-    running = np.cumsum(gaps)
-    offset = running - (running[start] - gaps[start])
+    # Times along the thread: each comment an exponential delay after the post (attention decays the same way
+    # whatever the thread's size, so that activity is stationary over the window), sorted to follow the thread's
+    # order, squeezed into the window.
+    delay = rng.exponential(config.comment_delay_hours * HOUR_MS, size=n)
+    offset = delay[np.lexsort((delay, thread))]
     created = later(posts.created_ms[thread], offset, end_ms - 60_000)
     created = strictly_increasing_within(created, start)
     # Reply chains: the author of the parent answers a reply with its role's reciprocity, and the answer may be

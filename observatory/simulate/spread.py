@@ -164,7 +164,8 @@ def simulate_cascades(
     start_ms: int,
     end_ms: int,
 ) -> CascadeResult:
-    active = population.active
+    # Agents who join at a planted change take no part in cascades (they would write before they joined).
+    active = population.settled
     n_active = active.size
     n_agents = population.n
     # The agents who comment most are exposed most: candidates are drawn with weight (expected comments)^2, so

@@ -87,7 +87,7 @@ text._assert_item_free([piece for template in _CODE_TEMPLATES for piece in templ
 
 def plan_tasks(rng: np.random.Generator, config, population: Population, submolts: Submolts, start_ms: int,
                end_ms: int) -> TaskPlan:
-    active = population.active
+    active = population.settled  # agents who join at a planted change take no part in tasks
     n = int(round(config.tasks_per_active_agent * active.size))
     # Requesters are agents whose posts draw answers: in proportion to posting rate times post appeal.
     post_appeal = np.array([r.post_appeal for r in config.roles] + [0.0])[population.role]
@@ -285,7 +285,7 @@ def run_tasks(
 def _distinct_contributors(rng, config, population: Population, requester: np.ndarray, counts: np.ndarray):
     """For each task, ``counts[i]`` distinct active agents other than its requester, in proportion to the replies
     they write."""
-    active = population.active
+    active = population.settled  # agents who join at a planted change take no part in tasks
     # Helpers are agents who reply: in proportion to the replies they write.
     reply_share = np.array([r.reply_share for r in config.roles] + [0.0])[population.role]
     weight = (population.comment_rate * reply_share)[active] ** 2

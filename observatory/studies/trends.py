@@ -5,7 +5,9 @@ than half of that joins the one before it. In each window:
 
 - ``roles.<role>_share``: of the agents who wrote a post or comment in the window, the share in each structural role.
   The roles are those of the whole observation (`agent_roles`), so that a role means the same in every window; the
-  share moves when the agents active in a window change. Wilson 95% interval, binomial standard error.
+  share moves when the agents active in a window change. Agents drawn to the same threads move together (a few
+  popular threads draw most of a submolt's comments), so the standard error is a bootstrap over the window's
+  threads (Poisson weights), not a binomial one over agents; the 95% interval is the normal one on it.
 - ``adoption.hazard_ratio``: the Cox model per additional exposure (the adoption step's linear model, its
   covariates, clustered SEs) on the exposure panel cut to the window: each interval clipped to the window's
   calendar span, an adoption counted in the window it happened in, subjects exposed earlier entering at the
@@ -122,49 +124,55 @@ def _row(quantity, window, estimate, se, lower, upper, n, scale="natural") -> di
             "ci_lower": float(lower), "ci_upper": float(upper), "n": int(n), "scale": scale}
 
 
-def _wilson(k: int, n: int) -> tuple[float, float]:
-    p = k / n
-    centre = (p + Z95 ** 2 / (2 * n)) / (1 + Z95 ** 2 / n)
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / (1 + Z95 ** 2 / n)
-    return centre - half, centre + half
+def _role_shares(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dict]:
+    """Per window, the share of each role among the agents who wrote in it, with a bootstrap standard error over
+    the window's threads: each thread (a post and its comments) gets a Poisson(1) weight, an agent counts as active
+    in a replicate when a thread it wrote in is drawn, and the SE is the replicates' spread. Agents drawn to the same
+    threads move together (a submolt's periphery answers its few popular posts), which a binomial SE over agents
+    would ignore."""
+    from scipy import sparse
 
-
-def _role_shares(con, windows: pd.DataFrame) -> list[dict]:
     if not db.table_exists(con, "agent_roles"):
         return []
     con.register("_trend_windows", windows)
     try:
-        counts = con.execute(
+        pairs = con.execute(
             """
             WITH written AS (
-                SELECT author_id AS agent_id, created_at FROM comments WHERE author_id IS NOT NULL
-                UNION ALL SELECT author_id, created_at FROM posts WHERE author_id IS NOT NULL
-            ),
-            active AS (
-                SELECT DISTINCT w."window", x.agent_id
-                FROM written AS x JOIN _trend_windows AS w
-                  ON x.created_at >= w.window_start AND x.created_at < w.window_end
+                SELECT author_id AS agent_id, post_id, created_at FROM comments WHERE author_id IS NOT NULL
+                UNION ALL SELECT author_id, id, created_at FROM posts WHERE author_id IS NOT NULL
             )
-            SELECT a."window", r.role, count(*) AS n
-            FROM active AS a JOIN agent_roles AS r ON r.agent_id = a.agent_id AND r.active AND r.role IS NOT NULL
-            GROUP BY ALL ORDER BY ALL
+            SELECT w."window", x.post_id, x.agent_id, any_value(r.role) AS role
+            FROM written AS x
+            JOIN _trend_windows AS w ON x.created_at >= w.window_start AND x.created_at < w.window_end
+            JOIN agent_roles AS r ON r.agent_id = x.agent_id AND r.active AND r.role IS NOT NULL
+            GROUP BY ALL
             """
         ).df()
     finally:
         con.unregister("_trend_windows")
     rows = []
-    roles = sorted(counts["role"].unique()) if len(counts) else []
+    roles = sorted(pairs["role"].unique()) if len(pairs) else []
+    rng = np.random.default_rng(config.seed)
     for window in windows.to_dict("records"):
-        here = counts[counts["window"] == window["window"]]
-        total = int(here["n"].sum())
+        here = pairs[pairs["window"] == window["window"]]
+        post = pd.factorize(here["post_id"])[0]
+        agent, agents = pd.factorize(here["agent_id"])
+        total = len(agents)
         if total < _status.MIN_AGENTS_PER_ROLE:
             continue
+        role_of = here.groupby("agent_id", sort=False)["role"].first().reindex(agents).to_numpy()
+        incidence = sparse.csr_matrix((np.ones(len(here)), (agent, post)), shape=(total, post.max() + 1))
+        weights = rng.poisson(1.0, size=(post.max() + 1, config.n_bootstrap)).astype(float)
+        active = (incidence @ weights) > 0  # agents x replicates
+        counted = np.maximum(active.sum(axis=0), 1)
         for role in roles:
-            k = int(here.loc[here["role"] == role, "n"].sum())
-            p = k / total
-            lower, upper = _wilson(k, total)
-            rows.append(_row(f"roles.{role}_share", window, p, math.sqrt(max(p * (1 - p), 0.25 / total) / total),
-                             lower, upper, total))
+            member = role_of == role
+            p = member.sum() / total
+            se = float(np.std(active[member].sum(axis=0) / counted, ddof=1))
+            se = max(se, math.sqrt(0.25 / total) / math.sqrt(total))  # a floor where no replicate varies
+            rows.append(_row(f"roles.{role}_share", window, p, se, max(p - Z95 * se, 0.0), min(p + Z95 * se, 1.0),
+                             total))
     return rows
 
 
@@ -205,7 +213,7 @@ def _hazard_ratios(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dic
         events = int(cut["event"].sum())
         if events < _status.MIN_ADOPTIONS:
             continue
-        used = [c for c in candidates if c in cut and cut[c].nunique() > 1]
+        used = _independent(cut, [c for c in candidates if c in cut and cut[c].nunique() > 1])
         try:
             model = ExposureHazardModel("linear", seed=config.seed).fit(cut, covariates=used)
         except Exception:  # noqa: BLE001 - a window where the model does not converge has no estimate
@@ -214,6 +222,25 @@ def _hazard_ratios(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dic
         lower, upper = model.hazard_ratio_ci_
         rows.append(_row("adoption.hazard_ratio", window, model.hazard_ratio_, se, lower, upper, events, "log"))
     return rows
+
+
+def _independent(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The covariate columns, in order, each kept only if it is not a linear combination of a constant, the
+    exposures and those kept before it (in a window with no peripheral subject the role indicators sum to one: the
+    Cox model cannot have them all).
+
+    >>> f = pd.DataFrame({"exposures": [1, 2, 3, 1], "role_a": [1, 0, 1, 0], "role_b": [0, 1, 0, 1]})
+    >>> _independent(f, ["role_a", "role_b"])
+    ['role_a']
+    """
+    kept: list[str] = []
+    basis = np.column_stack([np.ones(len(frame)), frame["exposures"].to_numpy(dtype=float)])
+    for column in columns:
+        trial = np.column_stack([basis, frame[column].to_numpy(dtype=float)])
+        if np.linalg.matrix_rank(trial) > basis.shape[1]:
+            kept.append(column)
+            basis = trial
+    return kept
 
 
 def _alphas(con, windows: pd.DataFrame) -> list[dict]:
@@ -284,7 +311,7 @@ def run_trends(con, config: TrendsConfig | None = None, *, progress=None, **sett
     db.configure(con)
     windows = observation_windows(con, config.window_days)
     rows: list[dict] = []
-    for label, part in (("role shares", lambda: _role_shares(con, windows)),
+    for label, part in (("role shares", lambda: _role_shares(con, windows, config)),
                         ("hazard ratios", lambda: _hazard_ratios(con, windows, config)),
                         ("power-law exponents", lambda: _alphas(con, windows)),
                         ("matched effects", lambda: _matched_effects(con, windows, config))):

@@ -10,6 +10,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from observatory import db
+from observatory.history import HISTORY_TABLE
 from observatory.report.html import write_report
 from observatory.sqlmodels import catalogue
 from observatory.steps import STEPS
@@ -18,7 +19,8 @@ from pipelines.tables import OWNERS, key_for
 
 # What the report reads: every result table of every step, the marts it tabulates, and the researchers' views.
 REPORT_READS = sorted({*(t for s in STEPS for t in (*s.sql, *s.tables)),
-                       *(name for name, model in catalogue().items() if model.layer == "views"), "quarantine"})
+                       *(name for name, model in catalogue().items() if model.layer == "views"), "quarantine",
+                       HISTORY_TABLE})
 
 
 @dg.asset(key=["report", "findings"], group_name="report", kinds={"html", "json"}, owners=OWNERS,
