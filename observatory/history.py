@@ -2,7 +2,8 @@
 
 After each run (`observatory run`, a scheduled or sensor-triggered Dagster run) :func:`record_history` appends one
 row per headline quantity for the whole observation (``scope`` 'cumulative') and one per quantity and window of
-`headline_trends` (``scope`` 'window'), each with its interval and n, the run's id, the drops the run covered and
+`headline_trends` (``scope`` 'window'), each with its interval and n (a cumulative quantity the run could not
+estimate has a row without an estimate), the run's id, the drops the run covered and
 the span of time its data observe. Recording the same run id again replaces that run's rows (a retried run), and
 nothing else: earlier runs stay as they were, so the table answers "what did we report on each day, from which
 data".
@@ -79,9 +80,9 @@ def record_history(con, run_id: str, *, recorded_at: datetime | None = None) -> 
     rows = []
     for quantity, group, key, ci, n in CUMULATIVE:
         values = findings.get(group) or {}
+        # A quantity this run could not estimate has its row too, without an estimate: "not estimable then" is
+        # part of the history.
         estimate = _number(values.get(key))
-        if estimate is None:
-            continue
         interval = values.get(ci) if ci else None
         lower, upper = (interval if isinstance(interval, list) and len(interval) == 2 else (None, None))
         rows.append({"scope": "cumulative", "quantity": quantity, "window_days": None, "window": None,

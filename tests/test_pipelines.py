@@ -363,7 +363,7 @@ def test_run_configs_have_the_library_settings_and_their_defaults():
         for name, value in expected.items():
             assert fields[name].default_value == value if value is not None else not fields[name].is_required
         checked += 1
-    assert checked == 4  # roles, powerlaw, adoption, cooperation
+    assert checked == 5  # roles, powerlaw, adoption, cooperation, trends
     simulated = graph.get(dg.AssetKey(["landing", "simulated_drop"])).assets_def.op.config_schema.config_type.fields
     assert simulated["n_agents"].default_value == SimulationConfig.n_agents
     assert simulated["bad_rate"].default_value == DEMO_BAD_RATE != SimulationConfig.bad_rate

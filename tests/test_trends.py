@@ -92,13 +92,14 @@ def test_the_windowed_panel_clips_intervals_and_keeps_events_where_they_happened
 # Planted changes, end to end
 
 
-def _run(tmp_path, name, **changes):
+def _run(tmp_path, name, agents=10_000, **changes):
+    from typer.testing import CliRunner
+
     from observatory.cli import app
     from observatory.simulate.config import SimulationConfig
     from observatory.simulate.run import simulate
-    from typer.testing import CliRunner
 
-    config = SimulationConfig(n_agents=3000, days=21, seed=changes.pop("seed", 7), cascade_root_window=0.9,
+    config = SimulationConfig(n_agents=agents, days=21, seed=changes.pop("seed", 7), cascade_root_window=0.9,
                               **changes)
     drop = tmp_path / name
     simulate(drop, config)
@@ -110,29 +111,128 @@ def _run(tmp_path, name, **changes):
 
 
 @pytest.fixture(scope="module")
-def hazard_change(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("hr"), "hr", adoption_hazard_ratio=0.5, change_at_day=11,
-                hazard_ratio_after=1.2)
+def planted_change(tmp_path_factory):
+    """The acceptance's change: HR 0.5 before day 11 and 1.2 after; the conversationalists' count doubled (at
+    10,000 agents, 58 conversationalists joined by 58 more: at 3,000 the doubling is found in 2 runs of 10,
+    benchmarks/trends.py)."""
+    return _run(tmp_path_factory.mktemp("change"), "change", adoption_hazard_ratio=0.5, change_at_day=11,
+                hazard_ratio_after=1.2, role_growth_after=("conversationalist", 2.0))
 
 
-def test_a_planted_change_of_the_hazard_ratio_is_flagged_where_it_happened(hazard_change):
-    database, truth = hazard_change
-    change = pd.Timestamp(truth["change"]["at"])
+def _flagged(database, quantity):
     con = db.connect(database, read_only=True)
     try:
-        shifts = con.execute("SELECT * FROM headline_shifts WHERE quantity = 'adoption.hazard_ratio'").df()
-        series = con.execute("SELECT * FROM headline_trends WHERE quantity = 'adoption.hazard_ratio' "
-                             'ORDER BY "window"').df()
+        shifts = con.execute("SELECT * FROM headline_shifts WHERE quantity = ?", [quantity]).df()
+        series = con.execute('SELECT * FROM headline_trends WHERE quantity = ? ORDER BY "window"', [quantity]).df()
     finally:
         con.close()
-    flagged = shifts[shifts["flagged"]]
-    assert len(flagged) >= 1, shifts
+    return shifts[shifts["flagged"]], series
+
+
+@pytest.mark.parametrize("quantity", ["adoption.hazard_ratio", "roles.conversationalist_share"])
+def test_a_planted_change_is_flagged_where_it_happened(planted_change, quantity):
+    database, truth = planted_change
+    change = pd.Timestamp(truth["change"]["at"])
+    flagged, series = _flagged(database, quantity)
+    assert len(flagged) >= 1, series
     for row in flagged.itertuples():
-        # the change lies in one of the two windows compared
+        # the change lies in one of the two windows compared, and the quantity rose as planted
         assert row.start_before <= change < row.end_after, (row, change)
+        assert row.estimate_after > row.estimate_before
     before = series[series["window_end"] <= change]
     after = series[series["window_start"] >= change]
-    assert len(before) and len(after)
-    assert (before["ci_lower"] <= 0.5).all() and (before["ci_upper"] >= 0.5).all(), before
-    assert (after["ci_lower"] <= 1.2).all() and (after["ci_upper"] >= 1.2).all(), after
     assert after["estimate"].min() > before["estimate"].max()
+
+
+def test_the_windows_around_the_change_estimate_the_planted_hazard_ratios(planted_change):
+    """Before the change the windows' hazard ratio is near 0.5 and after it near 1.2 (within three standard errors
+    of the log: the cluster-robust SE runs about 10% small, docs/methods.md)."""
+    database, truth = planted_change
+    change = pd.Timestamp(truth["change"]["at"])
+    _, series = _flagged(database, "adoption.hazard_ratio")
+    for part, planted in ((series[series["window_end"] <= change], 0.5), (series[series["window_start"] >= change], 1.2)):
+        assert len(part)
+        z = (np.log(part["estimate"]) - np.log(planted)) / part["se"]
+        assert (z.abs() < 3).all(), (part, planted)
+
+
+def test_every_window_estimate_and_shift_reaches_findings_and_the_report(planted_change):
+    database, _ = planted_change
+    out = database.parent / "change-r"
+    findings = json.loads((out / "findings.json").read_text())
+    trends = findings["trends"]
+    assert trends["window_days"] == 7 and trends["level"] == 0.05
+    assert len(trends["series"]["adoption.hazard_ratio"]) == 3
+    assert {s["quantity"] for s in trends["shifts"]} >= {"adoption.hazard_ratio", "roles.conversationalist_share"}
+    html = (out / "index.html").read_text()
+    assert 'id="shifts"' in html and 'id="trends"' in html and "adoption.hazard_ratio" in html
+
+
+def _society_without_change(seed: int, folder):
+    from observatory.ingest import ingest_drop
+    from observatory.simulate.config import SimulationConfig
+    from observatory.simulate.run import simulate
+    from observatory.steps import ordered
+
+    simulate(folder / "drop", SimulationConfig(n_agents=1500, days=21, seed=seed, cascade_root_window=0.9))
+    con = db.connect(folder / "obs.duckdb")
+    try:
+        ingest_drop(folder / "drop", con=con)
+        for step in ordered():
+            step.run(con, lambda message: None, step.configured(seed=0, k_max=6, n_bootstrap=0 if step.name ==
+                                                                "powerlaw" else 200))
+        return con.execute("SELECT quantity, window_before FROM headline_shifts WHERE flagged").fetchall(), \
+            con.execute("SELECT count(*) FROM headline_shifts").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_societies_without_a_change_raise_a_flag_in_at_most_one_of_twenty(tmp_path):
+    """The acceptance's false-alarm test at CI size (1,500 agents, 21 days, weekly windows, seeds 1-20): the
+    detector's family-wise level is 0.05, so a calibrated run flags nothing in 19 of 20 (benchmarks/trends.py
+    prints the rate over more seeds)."""
+    alarms, compared = [], 0
+    for seed in range(1, 21):
+        flagged, n = _society_without_change(seed, tmp_path / f"seed-{seed}")
+        compared += n
+        if flagged:
+            alarms.append((seed, flagged))
+    assert compared >= 20 * 8  # the windows were estimable: about a dozen comparisons per society
+    assert len(alarms) <= 1, alarms
+
+
+def test_two_runs_over_two_drops_leave_two_rows_per_quantity(tmp_path):
+    from typer.testing import CliRunner
+
+    from observatory.cli import app
+    from observatory.history import CUMULATIVE
+    from observatory.simulate.config import SimulationConfig
+    from observatory.simulate.run import simulate
+
+    result = simulate(tmp_path / "society", SimulationConfig(n_agents=1500, days=21, n_drops=2, seed=3))
+    database = tmp_path / "obs.duckdb"
+    runner = CliRunner()
+    for drop in result.drops:
+        done = runner.invoke(app, ["run", str(drop), "--db", str(database), "--out", str(tmp_path / "report"),
+                                   "--bootstrap", "0"])
+        assert done.exit_code == 0, done.output
+    con = db.connect(database, read_only=True)
+    try:
+        per_quantity = dict(con.execute(
+            "SELECT quantity, count(*) FROM headline_history WHERE scope = 'cumulative' GROUP BY ALL").fetchall())
+        estimated = [r[0] for r in con.execute(
+            "SELECT quantity FROM headline_history WHERE scope = 'cumulative' AND estimate IS NOT NULL "
+            "GROUP BY ALL HAVING count(*) = 2").fetchall()]
+        runs = con.execute("SELECT run_id, list_sort(any_value(drops)), max(observed_to) FROM headline_history "
+                           "GROUP BY run_id ORDER BY min(recorded_at)").fetchall()
+        windows = con.execute("SELECT count(DISTINCT run_id) FROM headline_history WHERE scope = 'window'"
+                              ).fetchall()[0][0]
+    finally:
+        con.close()
+    assert per_quantity == {q: 2 for q, *_ in CUMULATIVE}  # estimated or not, one row per quantity and run
+    assert {"population.agents", "cascades.alpha", "adoption.hazard_ratio"} <= set(estimated)
+    assert [drops for _, drops, _ in runs] == [[1], [1, 2]]
+    assert runs[0][2] < runs[1][2]  # the second run observes later data
+    assert windows == 2
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert all(run_id in html for run_id, _, _ in runs)
