@@ -18,7 +18,7 @@ import pytest
 
 from observatory import db
 from observatory.estimators.change import ShiftDetector, holm
-from observatory.studies.trends import observation_windows, parse_window, window_panel
+from observatory.studies.trends import parse_window, window_panel
 
 
 def _series(estimates, ses, quantity="q", scale="natural"):
