@@ -286,6 +286,8 @@ def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estima
         ("cooperation", False, "no task threads (no tasks file, and no thread the task detector recognises); "
                                "matching needs at least 2 of each"),
         ("roles", False, "4 active agents; 2 roles need at least 20 (10 per role)"),
+        ("trends", False, "no headline could be estimated in any of the 4 windows of 7 days (each window needs what "
+                          "the whole analysis needs)"),
     ]
     findings = json.loads((tmp_path / "report" / "findings.json").read_text())
     assert findings["population"] == {"agents": 4, "active_agents": 4, "posts": 5, "comments": 8}

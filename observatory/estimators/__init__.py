@@ -10,6 +10,7 @@ attributes ending in ``_``, ``summary`` a DataFrame, ``print_summary()`` and ``t
 ``PropensityMatcher``     propensity-score matching with the effect's interval (:mod:`.matching`)
 ``PowerLawFit``           power law with xmin, goodness of fit and alternatives (:mod:`.powerlaw`)
 ``RoleClustering``        k-means roles with the k chosen in the open (:mod:`.roles`)
+``ShiftDetector``         shifts between consecutive windows of a series, at a family-wise level (:mod:`.change`)
 ========================  =============================================================================
 """
 
@@ -23,6 +24,7 @@ _EXPORTS = {
     "PropensityMatcher": "matching",
     "PowerLawFit": "powerlaw",
     "RoleClustering": "roles",
+    "ShiftDetector": "change", "holm": "change",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)

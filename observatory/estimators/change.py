@@ -21,7 +21,7 @@ from scipy import stats
 
 from observatory.estimators.base import Estimator
 
-__all__ = ["ShiftDetector", "SERIES_COLUMNS"]
+__all__ = ["ShiftDetector", "SERIES_COLUMNS", "holm"]
 
 # A series: per quantity and window, the estimate and its standard error on the test's scale (`scale`: "log"
 # means the estimate is on the natural scale and the test compares logarithms, with `se` that of the logarithm).

@@ -340,6 +340,9 @@ def run_trends(con, config: TrendsConfig | None = None, *, progress=None, **sett
     db.write_table(con, "headline_shifts", shifts)
     if len(windows) < 2:
         _status.record(con, "trends", f"{len(windows)} window(s) of {config.window_days:g} days: a trend needs two")
+    elif series.empty:
+        _status.record(con, "trends", f"no headline could be estimated in any of the {len(windows)} windows of "
+                       f"{config.window_days:g} days (each window needs what the whole analysis needs)")
     else:
         _status.record(con, "trends")
     return TrendsResult(config.window_days, windows, series, detector)
