@@ -40,14 +40,14 @@ def test_holm_equals_statsmodels():
 
 def test_no_change_raises_a_flag_at_most_at_the_level():
     rng = np.random.default_rng(11)
-    families, flagged = 2000, 0
+    families, flagged = 1000, 0
     for _ in range(families):
         series = pd.concat([_series(1 + rng.normal(0, 0.1, 4), [0.1] * 4, quantity=f"q{j}") for j in range(5)])
         flagged += bool(ShiftDetector(level=0.05).fit(series).shifts_["flagged"].any())
     rate = flagged / families
     # Holm controls the family-wise rate at 0.05 (exactly so for independent tests, conservatively here: the
-    # consecutive differences share a window); binomial SE at 2000 families is 0.005.
-    assert rate <= 0.05 + 3 * 0.005, rate
+    # consecutive differences share a window); binomial SE at 1000 families is 0.007.
+    assert rate <= 0.05 + 3 * 0.007, rate
 
 
 def test_a_shift_of_four_standard_errors_is_found_where_it_happened():
@@ -179,8 +179,9 @@ def _society_without_change(seed: int, folder):
     try:
         ingest_drop(folder / "drop", con=con)
         for step in ordered():
-            step.run(con, lambda message: None, step.configured(seed=0, k_max=6, n_bootstrap=0 if step.name ==
-                                                                "powerlaw" else 200))
+            # k fixed at the planted four roles, to keep twenty societies within CI's time (roles are not tested)
+            step.run(con, lambda message: None, step.configured(seed=0, k_min=4, k_max=4, n_bootstrap=0 if step.name
+                                                                == "powerlaw" else 200))
         return con.execute("SELECT quantity, window_before FROM headline_shifts WHERE flagged").fetchall(), \
             con.execute("SELECT count(*) FROM headline_shifts").fetchall()[0][0]
     finally:
