@@ -28,12 +28,14 @@ def society(tmp_path_factory) -> AnalysedSociety:
     """The demo society (20,000 agents, seed 7, 0.1% injected bad records) through ingest and every analysis, as
     `make demo` runs them."""
     from observatory.ingest.load import ingest_drop
+    from observatory.history import record_history
     from observatory.report.html import write_report
     from observatory.studies.adoption import run_adoption
     from observatory.studies.cascades import build_cascades
     from observatory.studies.cooperation import run_cooperation
     from observatory.studies.powerlaw import fit_cascade_sizes
     from observatory.studies.roles import run_roles
+    from observatory.studies.trends import run_trends
 
     root = tmp_path_factory.mktemp("society")
     drop, db = root / "drop", root / "obs.duckdb"
@@ -47,6 +49,8 @@ def society(tmp_path_factory) -> AnalysedSociety:
         results["powerlaw"] = fit_cascade_sizes(con, n_bootstrap=200, seed=0)
         results["adoption"] = run_adoption(con, seed=0)
         results["cooperation"] = run_cooperation(con)
+        results["trends"] = run_trends(con, seed=0)
+        results["history"] = record_history(con, "conftest-run")
         results["report"] = write_report(con, root / "report")
     finally:
         con.close()

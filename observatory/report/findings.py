@@ -220,7 +220,10 @@ def planted_truth(con) -> dict | None:
         if not isinstance(truth, dict):
             continue
         values = {}
+        change = truth.get("change") if isinstance(truth.get("change"), dict) else {}
         for key, (section, field) in PLANTED.items():
+            if key == "adoption.hazard_ratio" and "hazard_ratio_after" in change:
+                continue  # a planted change: no one ratio for the whole window (the Trends section has both)
             value = truth.get(section, {}).get(field) if isinstance(truth.get(section), dict) else None
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 values[key] = value

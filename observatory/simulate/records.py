@@ -393,7 +393,8 @@ def write_truth(run: _Run, population, submolts, posts, stats: Stats, cascade, t
             "cascades.n": cascade.summary["cascades"]["n"],
             "cascades.alpha": cascade.summary["cascades"]["alpha"],
             "cascades.xmin": cascade.summary["cascades"]["xmin"],
-            "adoption.hazard_ratio": config.adoption_hazard_ratio,
+            # With a planted change there is no one ratio for the whole window (truth["change"] has both).
+            "adoption.hazard_ratio": config.adoption_hazard_ratio if config.hazard_ratio_after is None else None,
             "collab.n_events": plan.n,
         },
     }

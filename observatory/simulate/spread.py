@@ -461,10 +461,7 @@ def _assemble(rng, config, population, posts, items, sizes, offsets, slot_agent,
     }
     adoption_summary = {
         "hazard_ratio": config.adoption_hazard_ratio,
-        **({"change": {"at_day": config.change_at_day, "at": text.iso_ms(np.array([text.parse_iso_ms(config.start) + int(config.change_at_day * DAY_MS)]))[0].as_py(),
-                       "hazard_ratio_before": config.adoption_hazard_ratio,
-                       "hazard_ratio_after": config.hazard_ratio_after}}
-           if config.change_at_day is not None and config.hazard_ratio_after is not None else {}),
+        "hazard_ratio_after_change": config.hazard_ratio_after,  # from truth["change"]["at"] on (None: no change)
         "lambda0_per_day": config.adoption_lambda0,
         "exposure_rate_per_day": config.exposure_rate,
         "first_exposure_delay_days": config.first_exposure_delay,
