@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from observatory import _status, db
@@ -25,7 +26,7 @@ from observatory.estimators.cox import ExposureHazardModel
 from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
 from observatory.studies.base import StudyResult
 
-__all__ = ["AdoptionResult", "build_adoption_panel", "run_adoption", "DEFAULT_COVARIATES"]
+__all__ = ["AdoptionResult", "build_adoption_panel", "run_adoption", "independent_covariates", "DEFAULT_COVARIATES"]
 
 DEFAULT_COVARIATES = ("log_activity", "log_in_degree", "log_item_adopters_before", "item_age_days")
 
@@ -61,6 +62,25 @@ def build_adoption_panel(con, *, build_marts: bool = True) -> pd.DataFrame:
         """,
         roles,
     ).df()
+
+
+def independent_covariates(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The covariate columns, in order, each kept only if it is not a linear combination of a constant, the
+    exposures and those kept before it (where no subject is peripheral the role indicators sum to one: the Cox
+    model cannot have them all).
+
+    >>> f = pd.DataFrame({"exposures": [1, 2, 3, 1], "role_a": [1, 0, 1, 0], "role_b": [0, 1, 0, 1]})
+    >>> independent_covariates(f, ["role_a", "role_b"])
+    ['role_a']
+    """
+    kept: list[str] = []
+    basis = np.column_stack([np.ones(len(frame)), frame["exposures"].to_numpy(dtype=float)])
+    for column in columns:
+        trial = np.column_stack([basis, frame[column].to_numpy(dtype=float)])
+        if np.linalg.matrix_rank(trial) > basis.shape[1]:
+            kept.append(column)
+            basis = trial
+    return kept
 
 
 def _identifier(text: str) -> str:
@@ -162,7 +182,7 @@ def run_adoption(
     # A covariate that does not vary cannot be estimated (e.g. in-degree before the roles step has run). Role
     # indicators, when the roles step has run, join the covariates.
     candidates = list(covariates) + [c for c in panel.columns if c.startswith("role_")]
-    used = [c for c in candidates if c in panel and panel[c].nunique() > 1]
+    used = independent_covariates(panel, [c for c in candidates if c in panel and panel[c].nunique() > 1])
     n_subjects = int(panel.groupby(["agent_id", "item_id"]).ngroups) if len(panel) else 0
     n_events = int(panel["event"].sum()) if len(panel) else 0
     linear = log1p = curve = None

@@ -205,7 +205,7 @@ def _hazard_ratios(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dic
     if not db.table_exists(con, "adoption_panel"):
         return []
     from observatory.estimators.cox import ExposureHazardModel
-    from observatory.studies.adoption import DEFAULT_COVARIATES, build_adoption_panel
+    from observatory.studies.adoption import DEFAULT_COVARIATES, build_adoption_panel, independent_covariates
 
     panel = build_adoption_panel(con, build_marts=False)
     candidates = list(DEFAULT_COVARIATES) + [c for c in panel.columns if c.startswith("role_")]
@@ -215,7 +215,7 @@ def _hazard_ratios(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dic
         events = int(cut["event"].sum())
         if events < _status.MIN_ADOPTIONS:
             continue
-        used = _independent(cut, [c for c in candidates if c in cut and cut[c].nunique() > 1])
+        used = independent_covariates(cut, [c for c in candidates if c in cut and cut[c].nunique() > 1])
         try:
             model = ExposureHazardModel("linear", seed=config.seed).fit(cut, covariates=used)
         except Exception:  # noqa: BLE001 - a window where the model does not converge has no estimate
@@ -224,25 +224,6 @@ def _hazard_ratios(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dic
         lower, upper = model.hazard_ratio_ci_
         rows.append(_row("adoption.hazard_ratio", window, model.hazard_ratio_, se, lower, upper, events, "log"))
     return rows
-
-
-def _independent(frame: pd.DataFrame, columns: list[str]) -> list[str]:
-    """The covariate columns, in order, each kept only if it is not a linear combination of a constant, the
-    exposures and those kept before it (in a window with no peripheral subject the role indicators sum to one: the
-    Cox model cannot have them all).
-
-    >>> f = pd.DataFrame({"exposures": [1, 2, 3, 1], "role_a": [1, 0, 1, 0], "role_b": [0, 1, 0, 1]})
-    >>> _independent(f, ["role_a", "role_b"])
-    ['role_a']
-    """
-    kept: list[str] = []
-    basis = np.column_stack([np.ones(len(frame)), frame["exposures"].to_numpy(dtype=float)])
-    for column in columns:
-        trial = np.column_stack([basis, frame[column].to_numpy(dtype=float)])
-        if np.linalg.matrix_rank(trial) > basis.shape[1]:
-            kept.append(column)
-            basis = trial
-    return kept
 
 
 def _alphas(con, windows: pd.DataFrame) -> list[dict]:
