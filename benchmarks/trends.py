@@ -70,16 +70,27 @@ def main() -> None:
     found = collections.Counter()
     comparisons = []
     started = time.perf_counter()
+    failed: list[str] = []
+    changed_runs = 0
     try:
         for seed in range(1, args.seeds + 1):
-            shifts, _ = run_society(work, seed, args.agents, args.days, args.window)
+            try:
+                shifts, _ = run_society(work, seed, args.agents, args.days, args.window)
+            except RuntimeError as exc:  # a step failed: counted and shown, not hidden
+                failed.append(f"seed {seed} without change: {str(exc).strip().splitlines()[-1][:200]}")
+                continue
             comparisons.append(len(shifts))
             flagged = shifts[shifts["flagged"]]
             alarms += bool(len(flagged))
             by_quantity.update(set(flagged["quantity"]))
-            shifts, truth = run_society(work, seed, args.agents, args.days, args.window, adoption_hazard_ratio=0.5,
-                                        change_at_day=11, hazard_ratio_after=1.2,
-                                        role_growth_after=("conversationalist", 2.0))
+            try:
+                shifts, truth = run_society(work, seed, args.agents, args.days, args.window,
+                                            adoption_hazard_ratio=0.5, change_at_day=11, hazard_ratio_after=1.2,
+                                            role_growth_after=("conversationalist", 2.0))
+            except RuntimeError as exc:
+                failed.append(f"seed {seed} with the change: {str(exc).strip().splitlines()[-1][:200]}")
+                continue
+            changed_runs += 1
             at = pd.Timestamp(truth["change"]["at"])
             around = shifts[shifts["flagged"] & (shifts["start_before"] <= at) & (shifts["end_after"] > at)]
             found["adoption.hazard_ratio"] += bool((around["quantity"] == "adoption.hazard_ratio").any())
@@ -90,16 +101,19 @@ def main() -> None:
             print(f"seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    n = args.seeds
+    n = len(comparisons)
     print(f"{n} societies of {args.agents:,} agents over {args.days:g} days, windows of {args.window}, "
-          f"{sum(comparisons) / n:.1f} comparisons per run on average")
+          f"{sum(comparisons) / max(n, 1):.1f} comparisons per run on average")
+    for line in failed:
+        print(f"FAILED {line}")
     lo, hi = exact_interval(alarms, n)
     print(f"no change: {alarms} of {n} runs raised a flag = {alarms / n:.3f} (95% CI {lo:.3f}-{hi:.3f}; level 0.05)")
     for quantity, k in sorted(by_quantity.items()):
         print(f"  flagged {quantity}: {k}")
     for what, k in found.items():
-        lo, hi = exact_interval(k, n)
-        print(f"planted change, {what}: {k} of {n} = {k / n:.3f} (95% CI {lo:.3f}-{hi:.3f})")
+        lo, hi = exact_interval(k, changed_runs)
+        print(f"planted change, {what}: {k} of {changed_runs} = {k / max(changed_runs, 1):.3f} "
+              f"(95% CI {lo:.3f}-{hi:.3f})")
 
 
 if __name__ == "__main__":
