@@ -65,6 +65,7 @@ def record_history(con, run_id: str, *, recorded_at: datetime | None = None) -> 
     """Append this run's headline estimates to `headline_history` (replacing rows of the same ``run_id``);
     returns how many rows it wrote."""
     from observatory.report.findings import collect_findings
+    from observatory.studies.trends import observed_span
 
     if not run_id:
         raise ValueError("a run needs an id to be recorded")
@@ -74,9 +75,7 @@ def record_history(con, run_id: str, *, recorded_at: datetime | None = None) -> 
     drops = [r[0] for r in con.execute(
         "SELECT drop_seq FROM ingest_drops WHERE finished_at IS NOT NULL ORDER BY drop_seq").fetchall()] \
         if db.table_exists(con, "ingest_drops") else []
-    observed = con.execute(
-        "SELECT min(t), max(t) FROM (SELECT created_at AS t FROM posts UNION ALL SELECT created_at FROM comments)"
-    ).fetchall()[0] if db.table_exists(con, "posts") and db.table_exists(con, "comments") else (None, None)
+    observed = observed_span(con)
     rows = []
     for quantity, group, key, ci, n in CUMULATIVE:
         values = findings.get(group) or {}

@@ -66,12 +66,19 @@ def parse_window(text: str) -> float:
     return days
 
 
+def observed_span(con) -> tuple:
+    """The first and last creation time of the posts and comments (None, None when there are none)."""
+    if not (db.table_exists(con, "posts") and db.table_exists(con, "comments")):
+        return None, None
+    return tuple(con.execute(
+        "SELECT min(t), max(t) FROM (SELECT created_at AS t FROM posts UNION ALL SELECT created_at FROM comments)"
+    ).fetchall()[0])
+
+
 def observation_windows(con, window_days: float) -> pd.DataFrame:
     """The windows `(window, window_start, window_end)` over the posts and comments: from the UTC midnight before
     the first to just after the last, each ``window_days`` long; a last one shorter than half joins the one before."""
-    first, last = con.execute(
-        "SELECT min(t), max(t) FROM (SELECT created_at AS t FROM posts UNION ALL SELECT created_at FROM comments)"
-    ).fetchall()[0]
+    first, last = observed_span(con)
     if first is None:
         return pd.DataFrame(columns=["window", "window_start", "window_end"])
     origin = pd.Timestamp(first).tz_convert("UTC").floor("D")
