@@ -64,10 +64,11 @@ def simulated_database(workdir: Path, agents: int, seed: int = 7, **config) -> P
     started = time.perf_counter()
     from observatory import db as _db
     from observatory.ingest.load import ingest_drop
+    from observatory.steps import build_agent_activity
 
     ingest_drop(drop, db)
     con = _db.connect(db)
-    _db.build_table(con, "agent_activity")
+    build_agent_activity(con)
     con.close()
     print(f"ingested in {time.perf_counter() - started:.0f} s", flush=True)
     return db

@@ -33,13 +33,14 @@ def main() -> None:
     from observatory.estimators.exposure_curve import ExposureCurve, exposure_pairs_from_panel
     from observatory.studies.adoption import build_adoption_panel
     from observatory.studies.cascades import build_cascades
+    from observatory.steps import build_agent_activity
 
     db = args.db or simulated_database(args.workdir or Path(tempfile.mkdtemp(prefix="adoption-bench-")), args.agents)
     con = _db.connect(db)
     _db.ensure_schema(con)  # the clean tables (computed once, at ingest)
     results: list = []
     with Step("agent activity (SQL)", results):
-        _db.build_table(con, "agent_activity")
+        build_agent_activity(con)
     with Step("items, adoptions, exposures, trees (SQL)", results):
         counts = build_cascades(con)
     with Step("exposure panel (SQL) -> pandas", results):

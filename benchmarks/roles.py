@@ -153,11 +153,12 @@ def main() -> None:
 
     from observatory import db as _db
     from observatory.studies.roles import run_roles
+    from observatory.steps import build_agent_activity
 
     db = args.db or simulated_database(args.workdir or Path(tempfile.mkdtemp(prefix="roles-bench-")), args.agents)
     con = _db.connect(db)
     _db.ensure_schema(con)  # the clean tables (computed once, at ingest)
-    _db.build_table(con, "agent_activity")
+    build_agent_activity(con)
     active = con.execute("SELECT count(*) FROM agent_activity WHERE active").fetchone()[0]
     comments = con.execute("SELECT count(*) FROM comments").fetchone()[0]
     print(f"database {db}: {active:,} active agents, {comments:,} comments", flush=True)

@@ -26,6 +26,7 @@ from observatory.config import (
     default,
 )
 from observatory.simulate.config import SimulationConfig
+from observatory.steps import build_agent_activity
 
 app = typer.Typer(
     help="The Molt Observatory: structural roles, cascades, adoption hazards and cooperation in agent societies.",
@@ -474,7 +475,7 @@ def roles(
                          seed=seed)
 
     def study(con, say):
-        _db.build_table(con, "agent_activity")
+        build_agent_activity(con)
         return run_roles(con, config, progress=say)
 
     _run_study(db, "roles", study)
@@ -560,7 +561,7 @@ def adoption(
     from observatory.studies.cascades import build_cascades
 
     def study(con, say):
-        _db.build_table(con, "agent_activity")
+        build_agent_activity(con)
         if not _db.table_exists(con, "exposures"):
             say("cascade tables (SQL)")
             build_cascades(con)

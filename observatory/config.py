@@ -48,6 +48,13 @@ class CascadeConfig:
     meme_words : n-gram length in words.
     meme_min_adopters : distinct agents that must use an n-gram for it to count.
     meme_max_stopword_share : largest share of stop words in a counted n-gram.
+    extract_injections : treat prompt injections as items, one per payload family the detector finds
+        (`injection:override`, ...; sql/macros/injection_families.sql).
+    extract_duplicates : also treat clusters of near-identical texts as items (`duplicate:<fingerprint>`), those
+        of `duplicate_texts` with at least `duplicate_min_uses` uses. The clusters, and the accounts flagged as
+        coordinated in `agent_activity`, are computed either way.
+    duplicate_min_words : shortest normalised text, in words, that can be a duplicate.
+    duplicate_min_uses : posts and comments a cluster needs before its texts count as duplicates.
     """
 
     extract_code_spans: bool = False
@@ -56,6 +63,10 @@ class CascadeConfig:
     meme_words: int = 5
     meme_min_adopters: int = 5
     meme_max_stopword_share: float = 0.5
+    extract_injections: bool = True
+    extract_duplicates: bool = False
+    duplicate_min_words: int = 5
+    duplicate_min_uses: int = 3
 
 
 @dataclass(frozen=True)

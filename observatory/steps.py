@@ -25,7 +25,7 @@ from observatory.config import (
     TrendsConfig,
 )
 
-__all__ = ["Step", "STEPS", "PYTHON_TABLES", "ordered"]
+__all__ = ["Step", "STEPS", "PYTHON_TABLES", "ordered", "build_agent_activity"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,16 @@ class Step:
         return self.settings(**{k: v for k, v in values.items() if k in names})
 
 
-def _agent_activity(con, progress, config):
+def build_agent_activity(con, config: CascadeConfig | None = None) -> int:
+    """(Re)build `duplicate_texts` and `agent_activity` (whose `coordinated` flag reads it); returns the agents."""
     from observatory import db
 
-    rows = db.build_table(con, "agent_activity")
-    return f"{rows:,} agents"
+    db.build_table(con, "duplicate_texts", dataclasses.asdict(config or CascadeConfig()))
+    return db.build_table(con, "agent_activity")
+
+
+def _agent_activity(con, progress, config):
+    return f"{build_agent_activity(con, config):,} agents"
 
 
 def _roles(con, progress, config):
@@ -105,7 +110,8 @@ def _trends(con, progress, config):
 
 
 STEPS = (
-    Step("agent_activity", "population: agent activity", (), _agent_activity, sql=("agent_activity",)),
+    Step("agent_activity", "population: agent activity", (), _agent_activity, settings=CascadeConfig,
+         sql=("duplicate_texts", "agent_activity")),
     Step("roles", "structural roles", ("agent_activity",), _roles, settings=RolesConfig,
          sql=("interaction_edges", "vote_edges", "agent_activity_features"),
          tables={"agent_features": ("agent_activity_features", "interaction_edges"),

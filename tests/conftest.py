@@ -10,6 +10,7 @@ import pytest
 from observatory import db as _db
 from observatory.simulate.config import SimulationConfig, load_truth
 from observatory.simulate.run import simulate
+from observatory.steps import build_agent_activity
 
 
 @dataclass
@@ -43,7 +44,7 @@ def society(tmp_path_factory) -> AnalysedSociety:
     results = {"ingest": ingest_drop(drop, db)}
     con = _db.connect(db)
     try:
-        _db.build_table(con, "agent_activity")
+        build_agent_activity(con)
         results["roles"] = run_roles(con, seed=0)
         results["cascade_tables"] = build_cascades(con)
         results["powerlaw"] = fit_cascade_sizes(con, n_bootstrap=200, seed=0)

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from observatory import db as _db
+from observatory.steps import build_agent_activity
 
 from .test_cascades import build_hand_log
 
@@ -18,7 +19,7 @@ S = 1 / 3600  # one second, in hours: an adoption in the same comment as its las
 def panel(tmp_path_factory):
     db = build_hand_log(tmp_path_factory.mktemp("panel"))
     con = _db.connect(db)
-    _db.build_table(con, "agent_activity")
+    build_agent_activity(con)
     _db.build_table(con, "adoption_subjects")
     _db.build_table(con, "adoption_panel")
     rows = con.execute(

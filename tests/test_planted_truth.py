@@ -17,6 +17,7 @@ from observatory.simulate.run import simulate
 from observatory.studies.adoption import run_adoption
 from observatory.studies.cascades import build_cascades
 from observatory.studies.powerlaw import fit_cascade_sizes
+from observatory.steps import build_agent_activity
 
 
 def test_ingest_lands_every_planted_record(society):
@@ -97,7 +98,7 @@ def small_society(tmp_path_factory):
         simulate(drop, SimulationConfig(seed=3, votes=False, **config))
         ingest_drop(drop, db)
         con = _db.connect(db)
-        _db.build_table(con, "agent_activity")
+        build_agent_activity(con)
         build_cascades(con)
         return con, load_truth(drop)
 

@@ -16,6 +16,7 @@ import pytest
 from observatory import db as _db
 from observatory.report.findings import EXPORTED_TABLES, FINDINGS_KEYS
 from observatory.report.html import CSV_MAX_ROWS
+from observatory.steps import build_agent_activity
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -181,7 +182,7 @@ def hostile_report(tmp_path_factory):
     db = root / "obs.duckdb"
     ingest_drop(drop, db)
     con = _db.connect(db)
-    _db.build_table(con, "agent_activity")
+    build_agent_activity(con)
     run_roles(con)
     build_cascades(con)
     fit_cascade_sizes(con, n_bootstrap=50)

@@ -27,6 +27,10 @@ def build_cascades(con, config: CascadeConfig | None = None, *, full: bool = Fal
     """
     config = config or CascadeConfig()
     db.configure(con)
+    if config.extract_duplicates or not db.table_exists(con, "duplicate_texts"):
+        from observatory.sqlmodels import build
+
+        build(con, "duplicate_texts", asdict(config))
     return {name: refresh_cascade_table(con, name, config, full=full) for name in TABLES}
 
 
@@ -58,8 +62,8 @@ def refresh_cascade_table(con, name: str, config: CascadeConfig | None = None, *
 
     `item_mentions` recomputes the posts and comments the clean tables' refreshes changed since it last ran; each
     later table the items item_mentions logged as changed since it last ran. A table is rebuilt in full when it is
-    new, its SQL or the configuration changed, its input was rebuilt in full, word n-grams are extracted (they
-    count adopters across posts, so they are not a function of each post), or `full`.
+    new, its SQL or the configuration changed, its input was rebuilt in full, word n-grams or duplicates are
+    extracted (they count adopters or uses across posts, so they are not a function of each post), or `full`.
     """
     from observatory.sqlmodels import build
 
@@ -70,7 +74,7 @@ def refresh_cascade_table(con, name: str, config: CascadeConfig | None = None, *
     fingerprint = _fingerprint(name, config)
     state = _state(con, name)
     possible = (not full and state is not None and state[1] == fingerprint and db.table_exists(con, name)
-                and not config.extract_memes)
+                and not config.extract_memes and not config.extract_duplicates)
     if name == "item_mentions":
         last = con.execute("SELECT coalesce(max(seq), 0) FROM clean_changes").fetchone()[0]
         rebuilt = possible and con.execute(

@@ -51,6 +51,7 @@ def society_intervals(seed: int, n_agents: int = 3_000, n_bootstrap: int = 200) 
     from observatory.simulate.run import simulate
     from observatory.studies.adoption import run_adoption
     from observatory.studies.cascades import build_cascades
+    from observatory.steps import build_agent_activity
     from observatory.studies.cooperation import CooperationConfig, run_cooperation
     from observatory.studies.powerlaw import fit_cascade_sizes
 
@@ -63,7 +64,7 @@ def society_intervals(seed: int, n_agents: int = 3_000, n_bootstrap: int = 200) 
         ingest_drop(drop, db)
         con = _db.connect(db)
         try:
-            _db.build_table(con, "agent_activity")
+            build_agent_activity(con)
             build_cascades(con)
             fit = fit_cascade_sizes(con, n_bootstrap=n_bootstrap, seed=seed)
             alpha = truth["cascades"]["alpha"]

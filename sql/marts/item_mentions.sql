@@ -1,8 +1,11 @@
 -- Every use of a propagation item in a post (title, content, url) or a comment (content): one row per
 -- (item, content). Always extracted: URLs (normalised: lower-case scheme and host, no trailing slash, no fragment,
 -- no tracking parameters), hashtags (`#word`, case-folded) and submolt mentions (`m/name`, case-folded).
--- Where configured (SET VARIABLE extract_code_spans / extract_memes), code spans (```...```, hashed: "skills")
--- and recurring word n-grams ("memes") as well; see item_memes.sql for the n-gram thresholds.
+-- Prompt injections too: one item per payload family the detector finds in the text (`injection:override`, ...;
+-- the macro injection_families, sql/macros/), so that the variants of one kind of injection are one item.
+-- Where configured (SET VARIABLE extract_code_spans / extract_memes / extract_duplicates), code spans (```...```,
+-- hashed: "skills"), recurring word n-grams ("memes") and near-identical texts ("duplicates") as well; see
+-- item_memes.sql and item_duplicates.sql for their thresholds.
 -- tests:
 --   unique: item, content_type, content_id
 --   not_null: item, content_id
@@ -84,6 +87,13 @@ code_spans as (
     where length(trim(regexp_replace(span, '\s+', ' ', 'g'))) >= getvariable('code_span_min_chars')
 ),
 
+injections as (
+    select content_type, content_id, post_id, agent_id, created_at, 'injection' as kind,
+           'injection:' || unnest(injection_families(body)) as item
+    from texts
+    where getvariable('extract_injections')
+),
+
 final as (
     select distinct item, kind, content_type, content_id, post_id, agent_id, created_at
     from (
@@ -91,6 +101,7 @@ final as (
         union all select * from hashtags
         union all select * from mentions
         union all select * from code_spans
+        union all select * from injections
     )
     where agent_id is not null
 )

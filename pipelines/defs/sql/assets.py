@@ -25,7 +25,7 @@ AUTOMATION = dg.AutomationCondition.eager()
 ItemMentionsConfig = config_from(CascadeConfig)
 TaskEventsConfig = config_from(CooperationConfig, [f.name for f in dataclasses.fields(CooperationConfig)
                                                    if f.name.startswith("task_")])
-CONFIGS = {"item_mentions": ItemMentionsConfig, "task_events": TaskEventsConfig}
+CONFIGS = {"item_mentions": ItemMentionsConfig, "duplicate_texts": ItemMentionsConfig, "task_events": TaskEventsConfig}
 
 
 def _asset(model: SqlModel) -> dg.AssetsDefinition:
