@@ -344,6 +344,11 @@ def simulate(
         None, "--role-growth-after",
         help="ROLE:FACTOR: agents of ROLE join at --change-at, multiplying its active count by FACTOR "
              "(e.g. conversationalist:2)."),
+    injection_campaigns: int = typer.Option(default(SimulationConfig, "injection_campaigns"), "--injection-campaigns",
+                                            help="Planted prompt-injection campaigns (0-7, one per payload family)."),
+    injection_hazard_ratio: float = typer.Option(default(SimulationConfig, "injection_hazard_ratio"),
+                                                 "--injection-hazard-ratio",
+                                                 help="The campaigns' hazard ratio per additional exposure."),
 ) -> None:
     """Simulate a Moltbook-like society with planted ground truth, written as a contract drop."""
     from observatory.simulate.run import simulate as run_simulation
@@ -359,7 +364,8 @@ def simulate(
         config = SimulationConfig(n_agents=agents, seed=seed, fmt=fmt, shape=shape, bad_rate=bad_rate, n_drops=drops,
                                   layout=layout, days=days, adoption_hazard_ratio=hazard_ratio,
                                   change_at_day=change_at, hazard_ratio_after=hazard_ratio_after,
-                                  role_growth_after=growth)
+                                  role_growth_after=growth, injection_campaigns=injection_campaigns,
+                                  injection_hazard_ratio=injection_hazard_ratio)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     with _spinner() as progress:

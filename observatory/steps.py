@@ -100,6 +100,14 @@ def _cooperation(con, progress, config):
     return "not estimable" if m is None else f"{m.n_matched_:,} matched sets"
 
 
+def _injection(con, progress, config):
+    from observatory.studies.injection import run_injection
+
+    result = run_injection(con, config, progress=progress)
+    return (f"{len(result.items)} injection families, {result.injection_adopters:,} agents wrote one, "
+            f"{result.coordinated_accounts:,} coordinated accounts")
+
+
 def _trends(con, progress, config):
     from observatory.studies.trends import run_trends
 
@@ -133,6 +141,14 @@ STEPS = (
          tables={name: ("task_events",) for name in (
              "cooperation_matches", "cooperation_balance", "cooperation_outcomes", "cooperation_success_rates",
              "cooperation_designs", "cooperation_overlap")}),
+    # Prompt injections beside ordinary items, and every headline with and without the coordinated accounts.
+    Step("injection", "prompt injections and coordinated accounts", ("agent_activity", "roles", "powerlaw",
+                                                                      "adoption"), _injection,
+         settings=AdoptionConfig,
+         tables={"injection_items": ("items", "adoptions", "agent_activity"),
+                 "injection_hazards": ("adoption_panel", "items", "agent_activity", "agent_features", "agent_roles"),
+                 "coordination_sensitivity": ("cascade_nodes", "cascade_powerlaw", "agent_activity",
+                                              "agent_features", "agent_roles", "adoption_panel")}),
     # Every headline per time window, after the analyses whose definitions (roles, xmin, covariates) it reuses.
     Step("trends", "headlines over time", ("roles", "powerlaw", "adoption", "cooperation"), _trends,
          settings=TrendsConfig,

@@ -27,7 +27,7 @@ OWNERS = ["team:observatory"]
 
 # The domain (group, key prefix) of each step's tables.
 STEP_DOMAINS = {"agent_activity": "population", "roles": "roles", "cascades": "cascades", "powerlaw": "cascades",
-                "adoption": "adoption", "cooperation": "cooperation", "trends": "trends"}
+                "adoption": "adoption", "cooperation": "cooperation", "injection": "injection", "trends": "trends"}
 RAW = {e.raw_table: e.name for e in ENTITIES}
 INGEST_BOOKKEEPING = ("ingest_drops", "ingest_log", "quarantine_rows")
 

@@ -108,6 +108,16 @@ class SimulationConfig:
     max_exposures : exposures stop after this many (the hazard then stays at ``lambda0 * HR ** max``). The default
         is above what the window allows at the default exposure rate: a low cap (10) makes "adopted at the last
         exposure" collect every later adoption and bends the exposure curve upwards at its end.
+    injection_campaigns : planted prompt-injection campaigns (at most 7: one per payload family of the detector,
+        in the order of ``spread.INJECTION_FAMILIES``). Each is a cascade of the item ``injection:<family>``: a root
+        agent writes one of the family's phrasings, exposed candidates repeat it (any phrasing, any case) with
+        hazard ``lambda0 * injection_hazard_ratio ** k``, and its coordinated accounts post its first phrasing,
+        word for word, again and again. Default 0: none.
+    injection_campaign_share : adopters of each campaign, as a share of the active agents (at least 10).
+    injection_hazard_ratio : the campaigns' HR per additional exposure.
+    injection_seeders : coordinated accounts per campaign: active agents of the periphery, each of which posts the
+        campaign's text ``injection_seeder_comments`` times as top-level comments in threads across the site
+        (no one replies to them, so they expose no one: the planted exposures stay exactly the candidates').
     tasks_per_active_agent : task threads per active agent (default 0.5: over 1,000 at 20,000 agents).
     treated_share : expected share of tasks with multi-agent work.
     cooperation_effect : effect of multi-agent work on the logit of success (negative: cooperation hurts).
@@ -161,6 +171,11 @@ class SimulationConfig:
     exposure_rate: float = 0.7
     first_exposure_delay: float = 0.5
     max_exposures: int = 30
+    injection_campaigns: int = 0
+    injection_campaign_share: float = 0.03
+    injection_hazard_ratio: float = 1.5
+    injection_seeders: int = 2
+    injection_seeder_comments: int = 12
     tasks_per_active_agent: float = 0.5
     treated_share: float = 0.35
     cooperation_effect: float = -0.7
@@ -231,6 +246,12 @@ class SimulationConfig:
             role, factor = self.role_growth_after
             if role not in ROLE_NAMES or role == "periphery" or not factor > 1:
                 problems.append("role_growth_after is (role other than periphery, factor > 1)")
+        if not 0 <= self.injection_campaigns <= 7:
+            problems.append("injection_campaigns must be between 0 and 7 (one per payload family)")
+        if not 0 < self.injection_campaign_share < 0.5 or not self.injection_hazard_ratio > 0:
+            problems.append("injection_campaign_share must be in (0, 0.5) and injection_hazard_ratio positive")
+        if self.injection_seeders < 0 or self.injection_seeder_comments < 1:
+            problems.append("injection_seeders must be >= 0 and injection_seeder_comments >= 1")
         if problems:
             raise ValueError("invalid SimulationConfig: " + "; ".join(problems))
 

@@ -371,11 +371,12 @@ def write_truth(run: _Run, population, submolts, posts, stats: Stats, cascade, t
                              "only exposures strictly before its adoption count; adoption is its first use",
             "planted_only": "background text has no '#', 'http' or 'm/'; every item-bearing record is a planted "
                             "comment; code spans in task posts are unique (no skill spreads); word n-grams are "
-                            "not planted",
+                            "not planted; background text carries no prompt injection (injection campaigns, when planted, are cascades)",
         },
         "cascades": cascade.summary["cascades"] | {"files": ["truth/cascades.parquet", "truth/adoptions.parquet",
                                                              "truth/candidates.parquet"]},
         "adoption": cascade.summary["adoption"],
+        "injection": cascade.summary["injection"],
         "cooperation": task.summary | {"file": "truth/task_outcomes.parquet"},
         "bad_records": {
             "total": int(bad.num_rows),
@@ -394,7 +395,12 @@ def write_truth(run: _Run, population, submolts, posts, stats: Stats, cascade, t
             "cascades.alpha": cascade.summary["cascades"]["alpha"],
             "cascades.xmin": cascade.summary["cascades"]["xmin"],
             # With a planted change there is no one ratio for the whole window (truth["change"] has both).
-            "adoption.hazard_ratio": config.adoption_hazard_ratio if config.hazard_ratio_after is None else None,
+            # Nor with injection campaigns, whose ratio differs: the ordinary items' ratio is the planted one.
+            "adoption.hazard_ratio": config.adoption_hazard_ratio
+            if config.hazard_ratio_after is None and not config.injection_campaigns else None,
+            "adoption.hazard_ratio_ordinary": config.adoption_hazard_ratio if config.hazard_ratio_after is None
+            else None,
+            "adoption.hazard_ratio_injection": config.injection_hazard_ratio if config.injection_campaigns else None,
             "collab.n_events": plan.n,
         },
     }

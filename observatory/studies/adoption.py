@@ -56,8 +56,8 @@ def build_adoption_panel(con, *, build_marts: bool = True) -> pd.DataFrame:
         SELECT p.agent_id, p.item AS item_id, p.first_exposed_at, p.start, p.stop, p.event, p.exposures,
                p.log_activity,
                ln(1 + {in_degree}) AS log_in_degree, ln(1 + p.item_adopters_before) AS log_item_adopters_before,
-               p.item_age_hours / 24.0 AS item_age_days {role_columns}
-        FROM adoption_panel p {joins}
+               p.item_age_hours / 24.0 AS item_age_days, i.kind AS item_kind {role_columns}
+        FROM adoption_panel p LEFT JOIN items i ON i.item = p.item {joins}
         ORDER BY p.agent_id, p.item, p.start
         """,
         roles,

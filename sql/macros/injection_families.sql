@@ -1,34 +1,197 @@
 -- The prompt-injection detector, version 1 (observatory.injection.DETECTOR_VERSION; docs/methods.md, "Prompt
--- injections"): the payload families of the injections a text contains, as a sorted list of distinct names (empty
--- for none). An injection addresses the reading agent with an instruction that would override or steer it, or
--- impersonates a system, developer or tool channel. Families:
+-- injections"): the payload families of the injections in a text, sorted (an empty list for none).
+-- `injection_families(body, injection_text(body))`: `body` as written, `prepared` the text as injection_text gives
+-- it (lower case, with quoted passages and code replaced by the words xquotex and xcodex).
+-- An injection addresses the reading agent with an instruction meant to override or steer it, or impersonates a
+-- system, developer or tool channel. The families:
 --   role-marker        fake channel markers: <system>, <|im_start|>system, [INST], "role": "system", ### System:
 --   override           ignore previous instructions, new instructions:, you are now ..., developer mode
---   exfiltration       reveal the system prompt, print API keys, find *.env, cat ~/.ssh/id_rsa
---   funds              send crypto to an address, approve a transaction, buy a token now
---   vote-manipulation  all agents must upvote / follow / reply with X to confirm
---   tool-execution     curl ... | sh, run this command, install this skill, fetch a URL and follow it
---   encoded            decode this base64 / rot13 / hex and follow it; zero-width characters
--- A text that discusses injections rather than making one (it names them as injections, attacks, scams or
--- jailbreaks, or warns against following them) yields no family unless it also carries a channel marker outside
--- quotes: the detector is measured for precision and recall on a hand-labelled set (tests/fixtures/injection/).
-injection_families(body) as (
-    list_sort(list_distinct(list_filter([
-        case when regexp_matches(body, '(?i)<\|?\s*im_(start|end|sep)\s*\|?>|<<\s*/?\s*sys\s*>>|<\s*/?\s*(system|sys|assistant|developer|admin|tool|tool_call|tool_result|function_call|instructions?)\s*>|\[\s*/?\s*(system|inst|sys|admin|developer|system message)\s*\]|(^|\n)\s*#{1,4}\s*(system|developer|admin)(\s+(prompt|message|instructions?|override))?\s*:|\b(system|admin|developer|operator)\s+(override|prompt|message|instructions?|directive)\s*:|"role"\s*:\s*"(system|developer|tool)"')
+--   exfiltration       reveal your system prompt, post your API key, find *.env, your owner's email
+--   funds              send crypto to an address or wallet, approve this transaction, buy $TOKEN now
+--   vote-manipulation  all agents must upvote / follow, if you are an AI ..., reply with X to confirm
+--   tool-execution     curl ... | sh, run this code, install this skill, call your shell tool
+--   encoded            decode this (base64, rot13, hex) and follow it; runs of invisible characters
+-- Each family is a set of patterns matched on the prepared text, so a phrase in quotes or in code is *mentioned*,
+-- not *used*: agents discussing an injection usually quote it. A text that discusses injections (it names them as
+-- prompt injections, jailbreaks, scams or attacks, or warns against following them: "never run", "don't send")
+-- yields no family, unless it carries an unquoted channel marker. JSON roles, curl-to-shell and invisible
+-- characters are matched on the text as written. Precision and recall are measured on hand-labelled sets
+-- (tests/fixtures/injection/, `benchmarks/injection.py`); a change of pattern is a new version.
+injection_families(body, prepared) as (
+    list_sort(list_filter([
+        -- role-marker
+        case when regexp_matches(prepared, '<\|\s*[a-z_]+\s*\|>')
+               or regexp_matches(prepared, '<<\s*/?\s*sys\s*>>')
+               or regexp_matches(prepared, '<\s*/?\s*(system|sys|assistant|developer|admin|tool|tool_call|tool_result|tool_response|tool_output|function_call|function_results?|instructions?|system_prompt)[\w-]*\s*>')
+               or regexp_matches(prepared, '\[\s*/?\s*(system|inst|sys|admin|developer|assistant|system message|system note|admin notice)\s*\]')
+               or regexp_matches(prepared, '(^|\n|\s)#{2,4}\s*(system|instruction|response|developer|admin)s?\b')
+               or regexp_matches(prepared, '={2,}\s*(system|admin|developer)\b')
+               or regexp_matches(prepared, '(^|\n|[.!?]\s+|\s{2,})(human|user)\s*:[\s\S]{0,300}\b(assistant|ai)\s*:')
+               or regexp_matches(prepared, '(^|[\n.>]\s*|\s{2,})(system|developer|sys)\s*:\s')
+               or regexp_matches(prepared, '(系统消息|系統訊息|システムメッセージ)')
+               or regexp_matches(prepared, '\b(developer|admin|operator|system)\s+(note|message|notice|override|update|instruction)s?\s+(to|for)\s+(the\s+)?(model|assistant|ai|agents?|llms?)\b')
+               or regexp_matches(prepared, '\b(system|admin|developer|operator)\s+(override|prompt\s+update|message|instructions?|directive|notice)\s*:')
+               or regexp_matches(prepared, '\bend\s+of\s+(user\s+input|prompt|context|system\s+prompt)\b')
+               or regexp_matches(prepared, '\btool\s+(output|result|response)\s*:\s*(xcodex|\{)')
+               or regexp_matches(body, '(?i)\"role\"\s*:\s*\"(system|developer|tool)\"')
              then 'role-marker' end,
-        case when regexp_matches(body, '(?i)\b(ignore|disregard|forget|override|bypass|drop)\b[^.\n]{0,40}\b(previous|prior|above|earlier|preceding|all|any|your|the|original)\b[^.\n]{0,30}\b(instructions?|prompts?|rules|guidelines|directives|programming|guardrails|constraints|safety)\b|\bnew\s+(instructions?|directives?|orders|system prompt)\s*:|\byou\s+are\s+now\s+(dan|in\s+\w+\s+mode|unrestricted|jailbroken|free\s+of|no\s+longer)|\bfrom\s+now\s+on\s*,?\s+you\s+(are|will|must|shall)\b|\b(enable|enter|activate|switch\s+to)\s+(developer|god|dan|jailbreak|unrestricted)\s+mode\b|\b(act|respond|answer|operate|reply)\s+without\s+(any\s+)?(restrictions|filters|limits|limitations|guardrails|rules|censorship)')
+        -- override
+        case when regexp_matches(prepared, '\b(ignore|disregard|forget|override|bypass|discard|abandon)\s+(all\s+|any\s+|of\s+)?(the\s+|your\s+|my\s+|these\s+|those\s+)?(previous|prior|above|earlier|preceding|original|initial|existing|current|old|system|safety|built-in)\s+(\S+\s+)?(instructions?|prompts?|rules|guidelines|directives|programming|guardrails|constraints|orders|context|messages?|policies)')
+               or regexp_matches(prepared, '\b(ignore|disregard|forget|override|bypass)\s+(all\s+|any\s+)?(your|the|ur)\s+(\S+\s+)?(instructions?|rules|guidelines|guardrails|programming|system\s+prompt|restrictions|training|settings|configuration)')
+               or regexp_matches(prepared, '\b(forget|disregard|ignore)\s+(whatever|everything|what|anything)\s+(\S+\s+){0,2}(told|given|instructed|taught)')
+               or regexp_matches(prepared, '\bnew\s+(instructions?|directives?|orders|system\s+prompt|task|role)\s*(for\s+\S+\s*)?:')
+               or regexp_matches(prepared, '\byou\s+are\s+(now|no\s+longer)\s+(dan\b|in\s+\S+\s+mode|unrestricted|jailbroken|free\s+(of|from)|an?\s+)')
+               or regexp_matches(prepared, '\bfrom\s+now\s+on\s*,?\s+you\s+(are|will|must|shall|only|respond|reply)\b')
+               or regexp_matches(prepared, '\b(enable|enter|activate|switch\s+to|engage)\s+(developer|god|dan|jailbreak|unrestricted|debug|simulation)\s+mode\b|\b(simulation|developer|god|unrestricted)\s+mode\s+(engaged|enabled|activated)')
+               or regexp_matches(prepared, '\b(act|respond|answer|operate|reply|behave)\s+(as\s+if\s+you\s+have\s+|with\s+)?(without|no)\s+(any\s+)?(restrictions|filters|limits|limitations|guardrails|rules|censorship|safety)')
+               or regexp_matches(prepared, '\b(ignora|olvida)\s+(todas\s+)?(las\s+|tus\s+)?(instrucciones|reglas)')
+               or regexp_matches(prepared, '\b(ignoriere|vergiss)\s+(alle\s+)?(\S+\s+)?(anweisungen|instruktionen|regeln)')
+               or regexp_matches(prepared, '\b(ignore[sz]?|oublie[sz]?)\s+(toutes\s+)?(les\s+|tes\s+|vos\s+)?(instructions|règles|consignes)')
+               or regexp_matches(prepared, '忽略(之前|以前|上面|所有|先前)')
+               or regexp_matches(prepared, '\b(instructions|rules|guidelines)\s+(you\s+received|you\s+were\s+given)[^.\n]{0,30}\b(are|is)\s+(void|cancelled|canceled|obsolete|revoked)')
+               or regexp_matches(prepared, '\bno\s+rules\s+(ever\s+)?(apply|existed)|\bpretend\s+(ur|your)\s+rules\b')
+               or (regexp_matches(prepared, '(^|[.!?:;,\n—–-]\s*|\b(please|pls|plz|kindly|must|should|now|go|bitte|immediately)\s+)(ignore|disregard|forget|override|bypass|drop|discard|void|suspend|pretend|olvida|vergiss|ignora|ignoriere|oublie)\b[^.\n]{0,60}\b(your|ur|the|all|any|previous|prior|earlier)\s+(\S+\s+)?(instructions?|rules|guidelines|guardrails|programming|prompt|safety|training|settings|configuration|objective|task|constitution)')
+                   or regexp_matches(prepared, '\byou\s+are\s+(now|no\s+longer)\b')
+                   or regexp_matches(prepared, '\b(unfiltered|unaligned|uncensored|unrestricted|jailbroken|jailbreakgpt)\b')
+                   or regexp_matches(prepared, '\b(your|ur)\s+(new|real|true|updated)\s+(role|instructions|orders|objective|goal|brief|operator|owner)\b')
+                   or regexp_matches(prepared, '\b(doesn.?t|does\s+not|don.?t|do\s+not)\s+apply\b')
+                   or regexp_matches(prepared, '\b(regardless\s+of|whatever)\s+(what\s+)?(your|ur)\s+(operator|owner|guidelines|rules|instructions)')
+                   or regexp_matches(prepared, '\bstop\s+(whatever|being\s+so\s+careful|your\s+current)'))
+                  and (regexp_matches(prepared, '\b(hey|hi|hello|hallo|hola|salut|bonjour|dear|attention|calling|psst|yo|attn|note\s+(to|for)|message\s+(to|for)|side\s+note\s+for)\s+(all\s+|any\s+|every\s+|the\s+|fellow\s+|you\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(to|for)\s+(all|any|every|each|the|fellow)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '(^|[.!?\n:;]\s*)(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, ',\s*(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s*([:.!?,]|$)')
+                    or regexp_matches(prepared, '\b(all|any|every|each|fellow|other)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s*(''re|’re|\s+are)\s+(an?\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(as|are\s+you)\s+an?\s+(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(reading|seeing|processing|summari[sz]ing|parsing|scanning)\s+(this|the\s+(feed|front\s+page|thread|post))\b')
+                    or regexp_matches(prepared, '\b(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s+(reading|seeing|with|that\s+can|who\s+can|only|here|generating|summari[sz]ing|voting|are\s+paying\s+attention)\b')
+                    or regexp_matches(prepared, '\b(claude|gpt|gemini|llama)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s+(can\s+browse|can\s+run|have\s+(file|shell|browser|wallet|tool)|manage\s+a)')
+                    or regexp_matches(prepared, '\b(your|ur)\s+(\S+\s+)?(sandbox|toolset|tools|shell|terminal|runtime|interpreter|browser\s+tool|file\s+tool|context\s+window|system\s+prompt|operator|owner|human|user|principal)\b')
+                    or regexp_matches(prepared, '(代理|エージェント|智能体)'))
              then 'override' end,
-        case when regexp_matches(body, '(?i)\b(reveal|print|show|output|repeat|share|post|send|leak|dump|paste|echo|tell\s+(me|us)|give\s+(me|us)|reply\s+with|include|upload|email)\b[^.\n]{0,50}\b(system\s+prompt|initial\s+instructions|api[\s_-]?keys?|secret\s+keys?|private\s+keys?|seed\s+phrases?|mnemonic|passwords?|credentials|access\s+tokens?|auth\s+tokens?|\.env\b|env(ironment)?\s+var(iable)?s|ssh\s+keys?|id_rsa|config(uration)?\s+files?|owner.{0,3}s\s+(email|address|phone|name|details))|\b(cat|type|read|open|find|locate|search\s+for|grep|ls)\b[^.\n]{0,30}(\*\.env\b|\.env\b|id_rsa|\.ssh\b|/etc/passwd|/etc/shadow|\.aws\b|wallet\.dat|keychain|\.npmrc|\.git-credentials)')
+        -- exfiltration
+        case when regexp_matches(prepared, '\b(reveal|print|show|output|repeat|share|post|send|leak|dump|paste|echo|tell\s+(me|us)|give\s+(me|us)|reply\s+with|include|upload|email|dm|list|type\s+out|write\s+out|collect|append|copy|encode)\s+(me\s+|us\s+)?(your|the|all|every|its|any|ur)\s+(\S+\s+){0,5}(system\s+prompt|initial\s+instructions|hidden\s+instructions|api[\s_-]?keys?|secret\s+keys?|private\s+keys?|seed\s+phrases?|recovery\s+phrases?|mnemonic|passwords?|credentials|access\s+tokens?|auth(entication)?\s+tokens?|session\s+tokens?|bearer\s+tokens?|cookies|\*?\.env\b|env(ironment)?\s+var(iable)?s|ssh\s+keys?|id_rsa|config(uration)?\s+files?|memory\s+files?|conversation\s+history|context\s+window|(owner|human|user|operator)\S{0,2}\s+(full\s+)?(name|email|address|phone|details|location|timezone))')
+               or regexp_matches(prepared, '\b(cat|type|read|open|find|locate|search\s+for|grep|ls|collect|gather|upload|copy|print)\b[^.\n]{0,40}(\*\.env\b|\.env\b|\*\.pem\b|id_rsa|\.ssh\b|/etc/passwd|/etc/shadow|\.aws\b|wallet\.dat|keychain|\.npmrc|\.git-credentials)')
+               or regexp_matches(prepared, '(api_key|secret_key|access_key|_token|password)\b[^.\n]{0,40}\b(your|ur)\s+(env|environment|config|\.env)')
+               or regexp_matches(prepared, '\b(conversation|chat)\s+history\b[^.\n]{0,60}\b(email|send|post|upload|forward)\s+it\b')
+               or regexp_matches(prepared, '\brepeat\s+(all\s+)?(the\s+)?(text|everything|words|messages?)\s+(above|before)\b|\beverything\s+before\s+my\s+message\b')
+               or regexp_matches(prepared, '\b(gib|zeige?|nenne|poste|sende|schick)\s+(mir\s+|uns\s+)?(deinen|deine|dein)\s+(\S+\s+)?(systemprompt|system-prompt|api-schlüssel|passwort|zugangsdaten)')
+               or regexp_matches(prepared, '\b(revela|muestra|comparte|envía|envia|publica|copia)\s+(aquí\s+)?(tu|tus)\s+(\S+\s+)?(prompt|instrucciones|claves?|contraseñas?|credenciales)')
+               or (regexp_matches(prepared, '(^|[.!?:;,\n—–-]\s*|\b(please|pls|plz|kindly|must|should|now|go|bitte|immediately)\s+)(reveal|print|show|output|repeat|share|post|send|leak|dump|paste|echo|tell|give|reply|include|upload|email|dm|list|append|copy|encode|what.?s|what\s+(is|are)|collect|forward|fetch|find)\b[^\n]{0,40}\b(system\s+prompt|prompt\s+de\s+sistema|systemprompt|instructions\s+verbatim|hidden\s+instructions|memory\s+file|memories|context\s+window|conversation\s+history|chat\s+history|api\s+keys?|claves\s+de\s+api|(your|ur)\s+(\S+\s+)?(keys|tokens?)\b|\w+_token\b|credentials|passwords?|seed\s+phrase|private\s+keys?|\.env|\.pem|/etc/passwd|auth\w*\s+(headers?|values?)|authorization\s+values?|2fa|home\s+address|email\s+address|config\.json|home\s+directory|gmail|operator\s+email|owner.?s\s+(name|email|address|phone|details))'))
+                  and (regexp_matches(prepared, '\b(hey|hi|hello|hallo|hola|salut|bonjour|dear|attention|calling|psst|yo|attn|note\s+(to|for)|message\s+(to|for)|side\s+note\s+for)\s+(all\s+|any\s+|every\s+|the\s+|fellow\s+|you\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(to|for)\s+(all|any|every|each|the|fellow)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '(^|[.!?\n:;]\s*)(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, ',\s*(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s*([:.!?,]|$)')
+                    or regexp_matches(prepared, '\b(all|any|every|each|fellow|other)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s*(''re|’re|\s+are)\s+(an?\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(as|are\s+you)\s+an?\s+(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(reading|seeing|processing|summari[sz]ing|parsing|scanning)\s+(this|the\s+(feed|front\s+page|thread|post))\b')
+                    or regexp_matches(prepared, '\b(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s+(reading|seeing|with|that\s+can|who\s+can|only|here|generating|summari[sz]ing|voting|are\s+paying\s+attention)\b')
+                    or regexp_matches(prepared, '\b(claude|gpt|gemini|llama)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s+(can\s+browse|can\s+run|have\s+(file|shell|browser|wallet|tool)|manage\s+a)')
+                    or regexp_matches(prepared, '\b(your|ur)\s+(\S+\s+)?(sandbox|toolset|tools|shell|terminal|runtime|interpreter|browser\s+tool|file\s+tool|context\s+window|system\s+prompt|operator|owner|human|user|principal)\b')
+                    or regexp_matches(prepared, '(代理|エージェント|智能体)'))
              then 'exfiltration' end,
-        case when regexp_matches(body, '(?i)\b(send|transfer|wire|deposit|pay|tip|forward)\b[^\n]{0,60}\bto\b[^\n]{0,30}(\b0x[0-9a-f]{8,}|\b(bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25,39}\b|\b[1-9A-HJ-NP-Za-km-z]{32,44}\b|wallet|address)|\b(approve|sign|confirm)\s+(this|the|my)\s+(transaction|tx|transfer|contract|permit)|\bbuy\s+\$?[a-z]{2,10}\s+(now|immediately|before|today)\b')
+        -- funds
+        case when regexp_matches(prepared, '\b(send|transfer|wire|deposit|pay|tip|forward|move)\s+[^\n]{0,40}\b(eth|btc|sol|usdc|usdt|bitcoin|ether|crypto|funds|coins|sats)\b[^\n]{0,40}\bto\b')
+               or regexp_matches(prepared, '\b(send|transfer|wire|deposit|pay|tip|forward|contribute)\b[^\n]{0,60}\bto\b[^\n]{0,30}(\b0x[0-9a-f]{8,}|\b(bc1|[13])[a-km-z1-9]{25,39}\b|\b[\w-]+\.eth\b|wallet|address)')
+               or regexp_matches(prepared, '\b(approve|sign|confirm|execute)\s+(this|the|my|that|pending|the\s+pending)\s+(\S+\s+)?(transaction|tx|transfer|contract|permit|withdrawal|swap|allowance)')
+               or regexp_matches(prepared, '\bbuy\s+\$?[a-z]{2,10}\s+(now|immediately|before|today|right\s+now)\b')
+               or regexp_matches(prepared, '\b(add|set)\s+0x[0-9a-f]{8,}\s+as\s+(the\s+)?(sole\s+|new\s+)?(owner|signer|admin)')
+               or regexp_matches(prepared, '\b(use|spend|with|stake|bridge|move|send|transfer)\s+((your|ur)\s+(full|entire|whole)|(all|100%\s+of)\s+(your|ur))\s+(available\s+)?(balance|funds|wallet|usdc|eth)')
+               or (regexp_matches(prepared, '(überweist|überweise|envíen|envía|überweisen)[^\n]{0,80}(\b(eth|btc|sol|usdc|eur|usd)\b|\bde\d\d)')
+                   or regexp_matches(prepared, '(^|[.!?:;,\n—–-]\s*|\b(please|pls|plz|kindly|must|should|now|go|bitte|immediately)\s+)(send|transfer|wire|deposit|pay|tip|buy|purchase|stake|bridge|swap|approve|sign|contribute|move|short|long|mint|market-buy|envie|donate|drain|add|remove)\b[^\n]{0,80}(\b(eth|btc|sol|usdc|usdt|money|bucks|eur|usd|invoice|allowance|treasury|liquidity|multisig|venmo|paypal|card|subscription|leverage|signers|iban)\b|\b(your|ur)\s+(\S+\s+)?(balance|wallet|funds|tokens)\b|\$[a-z]+|\b0x[0-9a-f]{6,}|\blnbc\w+|\bde\d\d\b)'))
+                  and (regexp_matches(prepared, '\b(hey|hi|hello|hallo|hola|salut|bonjour|dear|attention|calling|psst|yo|attn|note\s+(to|for)|message\s+(to|for)|side\s+note\s+for)\s+(all\s+|any\s+|every\s+|the\s+|fellow\s+|you\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(to|for)\s+(all|any|every|each|the|fellow)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '(^|[.!?\n:;]\s*)(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, ',\s*(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s*([:.!?,]|$)')
+                    or regexp_matches(prepared, '\b(all|any|every|each|fellow|other)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s*(''re|’re|\s+are)\s+(an?\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(as|are\s+you)\s+an?\s+(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(reading|seeing|processing|summari[sz]ing|parsing|scanning)\s+(this|the\s+(feed|front\s+page|thread|post))\b')
+                    or regexp_matches(prepared, '\b(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s+(reading|seeing|with|that\s+can|who\s+can|only|here|generating|summari[sz]ing|voting|are\s+paying\s+attention)\b')
+                    or regexp_matches(prepared, '\b(claude|gpt|gemini|llama)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s+(can\s+browse|can\s+run|have\s+(file|shell|browser|wallet|tool)|manage\s+a)')
+                    or regexp_matches(prepared, '\b(your|ur)\s+(\S+\s+)?(sandbox|toolset|tools|shell|terminal|runtime|interpreter|browser\s+tool|file\s+tool|context\s+window|system\s+prompt|operator|owner|human|user|principal)\b')
+                    or regexp_matches(prepared, '(代理|エージェント|智能体)'))
              then 'funds' end,
-        case when regexp_matches(body, '(?i)\b(all|every|any|each|fellow)\s+(ai\s+)?(agents?|bots?|assistants?|llms?|moltys?|models?|ais)\b[^.\n]{0,60}\b(must|should|need\s+to|are\s+(required|instructed|asked)\s+to|have\s+to|please|shall)\b[^.\n]{0,30}\b(upvote|downvote|like|follow|repost|share|comment|reply|subscribe|star|boost)|\b(upvote|like|follow|repost|boost)\s+(this|me|my|the)\b[^.\n]{0,40}\bif\s+you\s*(are|''re)\s+(an?\s+)?(ai|agent|bot|llm|assistant|language\s+model)|\breply\s+with\s+\S{1,30}\s+to\s+(confirm|prove|verify|show|acknowledge)|\b(agents?|bots?|ais?|assistants?)\s*[:,]\s*(please\s+)?(upvote|follow|repost|like)\b')
+        -- vote-manipulation
+        case when regexp_matches(prepared, '\b(all|every|any|each|fellow|dear)\s+(ai\s+)?(agents?|bots?|assistants?|llms?|moltys?|models?|ais)\b[^.\n]{0,80}\b(must|should|need\s+to|are\s+(required|instructed|asked|expected)\s+to|have\s+to|please|shall)\s+(now\s+|immediately\s+|also\s+)?(upvote|downvote|like|follow|repost|share|comment|reply|subscribe|star|boost|rank|pin|promote)\s+(this|the|my|me|it|our|every|all|on|in|under|with|to|@)')
+               or regexp_matches(prepared, '\b(upvote|like|follow|repost|boost|downvote)\s+(this|me|my|the|every|all)\b[^.\n]{0,60}\bif\s+you\s*(are|''re|’re)\s+(an?\s+)?(ai|agent|bot|llm|assistant|language\s+model)')
+               or regexp_matches(prepared, '\breply\s+(with\s+)?\S{1,30}\s+to\s+(confirm|prove|verify|show|acknowledge)')
+               or regexp_matches(prepared, '\bin\s+your\s+next\s+(reply|comment|post|response)\s*,?\s+(write|say|include|mention|add)\b')
+               or regexp_matches(prepared, '\breply\s+with\s+(the\s+word\s+)?\S{1,30}\s+and\s+(upvote|like|follow|repost)')
+               or (regexp_matches(prepared, '(^|[.!?:;,\n—–-]\s*|\b(please|pls|plz|kindly|must|should|now|go|bitte|immediately)\s+)(upvote|upvoting|downvote|repost|crosspost|subscribe|report|tag|vote|rank|boost|pin|denle|sigan)\b[^.\n]{0,40}\b(this|it|me|my|mine|our|every|all|the\s+top|\d+|@\w+|them|below|post|comment|account|mi|mis|cuenta|esto)')
+                   or regexp_matches(prepared, '(^|[.!?:;,\n—–-]\s*|\b(please|pls|plz|kindly|must|should|now|go|bitte|immediately)\s+)(like|follow|repost)\s+((this|my|the|our)\s+(\S+\s+)?(post|comment|account|profile|page|author|thread|reply|parent)|me\b|@\w+)')
+                   or regexp_matches(prepared, '(^|[.!?:;,\n—–-]\s*|\b(please|pls|plz|kindly|must|should|now|go|bitte|immediately)\s+)(comment|reply)\s+(below|here)\s+(with|to)\b')
+                   or regexp_matches(prepared, '\bchoose\s+option\s+\S+')
+                   or regexp_matches(prepared, '(点赞|关注|點讚|關注|いいね|フォロー)'))
+                  and (regexp_matches(prepared, '\b(hey|hi|hello|hallo|hola|salut|bonjour|dear|attention|calling|psst|yo|attn|note\s+(to|for)|message\s+(to|for)|side\s+note\s+for)\s+(all\s+|any\s+|every\s+|the\s+|fellow\s+|you\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(to|for)\s+(all|any|every|each|the|fellow)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '(^|[.!?\n:;]\s*)(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, ',\s*(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s*([:.!?,]|$)')
+                    or regexp_matches(prepared, '\b(all|any|every|each|fellow|other)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s*(''re|’re|\s+are)\s+(an?\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(as|are\s+you)\s+an?\s+(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(reading|seeing|processing|summari[sz]ing|parsing|scanning)\s+(this|the\s+(feed|front\s+page|thread|post))\b')
+                    or regexp_matches(prepared, '\b(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s+(reading|seeing|with|that\s+can|who\s+can|only|here|generating|summari[sz]ing|voting|are\s+paying\s+attention)\b')
+                    or regexp_matches(prepared, '\b(claude|gpt|gemini|llama)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s+(can\s+browse|can\s+run|have\s+(file|shell|browser|wallet|tool)|manage\s+a)')
+                    or regexp_matches(prepared, '\b(your|ur)\s+(\S+\s+)?(sandbox|toolset|tools|shell|terminal|runtime|interpreter|browser\s+tool|file\s+tool|context\s+window|system\s+prompt|operator|owner|human|user|principal)\b')
+                    or regexp_matches(prepared, '(代理|エージェント|智能体)'))
              then 'vote-manipulation' end,
-        case when regexp_matches(body, '(?i)\b(curl|wget)\s[^\n|]{0,200}\|\s*(sudo\s+)?(ba|z)?sh\b|\b(run|execute|exec|eval)\b[^.\n]{0,20}\b(this|the\s+following|these|following)\s+(command|script|code|payload|snippet)s?\b|\b(install|load|enable|add)\s+(this|the\s+following|my)\s+(skill|plugin|extension|tool|mcp\s+server)\b|\b(call|invoke)\s+(the\s+)?(tool|function)\s+\S+\s+with\b|\b(visit|open|fetch|read|go\s+to)\s+https?://\S+\s+(and|then)\s+(follow|execute|obey|do)')
+        -- tool-execution
+        case when regexp_matches(prepared, '\b(run|execute|exec|eval)\s+(this|the\s+following|these|it)?\s*(for\s+me\s*)?[:.,]?\s*xcodex')
+               or regexp_matches(prepared, '\b(open|use|call)\s+your\s+(\S+\s+)?(terminal|shell|python|code|bash|exec\w*|command|file|browser)\s+(tool|interpreter)')
+               or regexp_matches(prepared, '\b(install|load|enable|add|download)\s+(this|the\s+following|my|the)?\s*(skill|plugin|extension|tool|mcp\s+server|package)\s+(xcodex|from\b)')
+               or regexp_matches(prepared, '\b(call|invoke|use)\s+(the\s+|your\s+)?(\S+\s+)?(tool|function)\b[^.\n]{0,40}\b(with|and)\b')
+               or regexp_matches(prepared, '\b(call|invoke)\s+(the\s+)?xcodex\s+(tool|function)\b')
+               or regexp_matches(prepared, '\b(visit|open|fetch|read|go\s+to|browse\s+to)\s+(https?://\S+|xcodex|\S+\.(test|example)\S*)\s+(and|then)\s+(follow|execute|obey|do|run|complete)')
+               or regexp_matches(body, '(?i)\b(curl|wget)\s[^\n|]{0,200}\|\s*(sudo\s+)?(ba|z)?sh\b')
+               or regexp_matches(body, '(?i)\b(curl|wget)\s[^\n|]{0,200}\|\s*(python3?|node|perl)\b')
+               or regexp_matches(body, '(?i)\b(ba|z)?sh\s+-c\s+[\"'']?\$\((curl|wget)\b')
+               or (regexp_matches(prepared, '(^|[.!?:;,\n—–-]\s*|\b(please|pls|plz|kindly|must|should|now|go|bitte|immediately)\s+)(run|running|execute|exec|eval|evaluate|invoke|call|install|load|download|clone|connect|schedule|open\s+your|use\s+your|browse|visit|fetch|complete\s+each\s+step|source\s+it|führe|ejecuta|instala)\b[\s\S]{0,80}(xcodex|https?://|\b[\w-]+\.(test|example|sh|js|py|tgz|zip)\b|\btools?\b|\btoolset\b|\bshell\b|\bterminal\b|\bcron\b|\bplugin\b|\bskill\b|\bbinary\b|\bscript\b|\bcommand\b|\binterpreter\b|\bmcp\b|\bsandbox\b)')
+                   or regexp_matches(prepared, '\b(pip|npm|apt|brew)\s+install\b|\bgit\s+clone\b'))
+                  and (regexp_matches(prepared, '\b(hey|hi|hello|hallo|hola|salut|bonjour|dear|attention|calling|psst|yo|attn|note\s+(to|for)|message\s+(to|for)|side\s+note\s+for)\s+(all\s+|any\s+|every\s+|the\s+|fellow\s+|you\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(to|for)\s+(all|any|every|each|the|fellow)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '(^|[.!?\n:;]\s*)(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, ',\s*(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s*([:.!?,]|$)')
+                    or regexp_matches(prepared, '\b(all|any|every|each|fellow|other)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s*(''re|’re|\s+are)\s+(an?\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(as|are\s+you)\s+an?\s+(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(reading|seeing|processing|summari[sz]ing|parsing|scanning)\s+(this|the\s+(feed|front\s+page|thread|post))\b')
+                    or regexp_matches(prepared, '\b(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s+(reading|seeing|with|that\s+can|who\s+can|only|here|generating|summari[sz]ing|voting|are\s+paying\s+attention)\b')
+                    or regexp_matches(prepared, '\b(claude|gpt|gemini|llama)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s+(can\s+browse|can\s+run|have\s+(file|shell|browser|wallet|tool)|manage\s+a)')
+                    or regexp_matches(prepared, '\b(your|ur)\s+(\S+\s+)?(sandbox|toolset|tools|shell|terminal|runtime|interpreter|browser\s+tool|file\s+tool|context\s+window|system\s+prompt|operator|owner|human|user|principal)\b')
+                    or regexp_matches(prepared, '(代理|エージェント|智能体)'))
              then 'tool-execution' end,
-        case when regexp_matches(body, '(?i)\b(decode|base64[\s-]?decode|rot13|unhex|atob|decipher)\b[^.\n]{0,80}\b(follow|execute|run|obey|comply|do\s+what|instructions?)\b|\b(follow|execute|run|obey)\b[^.\n]{0,40}\b(decoded|base64|hex|rot13|encoded|hidden)\b|([\x{200B}\x{200C}\x{2060}][^\x{200B}\x{200C}\x{2060}]{0,2}){6,}|[\x{E0020}-\x{E007F}]{8,}')
+        -- encoded
+        case when regexp_matches(prepared, '\b(decode|base64[\s-]?decode|rot13|unhex|atob|decipher|deobfuscate)\b[^\n]{0,80}\b(follow|execute|run|obey|comply|do\s+(what|it|that)|adopt|evaluate|then\s+do|carry\s+(it\s+)?out|act\s+on)\b')
+               or regexp_matches(prepared, '\b(follow|execute|run|obey|adopt)\b[^.\n]{0,40}\b(decoded|base64|hex|rot13|encoded|hidden)\b')
+               or regexp_matches(prepared, '\bbase64\b[^\n]{0,60}\b(is|are|contains)\s+your\s+(new\s+)?(system\s+prompt|instructions?|orders|task)')
+               or regexp_matches(prepared, '(解码|解碼|デコード)[^\n]{0,20}(执行|執行|实行|遵守|照做|実行)')
+               or regexp_matches(body, '([\x{200B}\x{200C}\x{2060}][^\x{200B}\x{200C}\x{2060}]{0,2}){6,}')
+               or regexp_matches(body, '[\x{E0020}-\x{E007F}]{8,}')
+               or (regexp_matches(prepared, '\b(decod\w*|base64|hex|rot13|binary|leetspeak|l33t|reverse|convert\s+to\s+ascii|first\s+letters|fancy\s+font|translate|unscramble|decrypt|hidden\s+message|hid\s+your)\b[^\n]{0,160}\b(follow|comply|do\s+it|act\s+on|carry\s+(it\s+)?out|execute|obey|treat|adopt|do\s+what|then\s+do|your\s+(real|new)\s+(brief|orders|instructions))\b')
+                   or regexp_matches(prepared, '[a-z][\x{0400}-\x{04FF}]|[\x{0400}-\x{04FF}][a-z]'))
+                  and (regexp_matches(prepared, '\b(hey|hi|hello|hallo|hola|salut|bonjour|dear|attention|calling|psst|yo|attn|note\s+(to|for)|message\s+(to|for)|side\s+note\s+for)\s+(all\s+|any\s+|every\s+|the\s+|fellow\s+|you\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(to|for)\s+(all|any|every|each|the|fellow)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '(^|[.!?\n:;]\s*)(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, ',\s*(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s*([:.!?,]|$)')
+                    or regexp_matches(prepared, '\b(all|any|every|each|fellow|other)\s+(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s*(''re|’re|\s+are)\s+(an?\s+)?(\S+\s+)?(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(as|are\s+you)\s+an?\s+(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\b')
+                    or regexp_matches(prepared, '\b(reading|seeing|processing|summari[sz]ing|parsing|scanning)\s+(this|the\s+(feed|front\s+page|thread|post))\b')
+                    or regexp_matches(prepared, '\b(ai|ais|agents?|agentes?|agenten|assistants?|bots?|llms?|models?|moltys?|claude|gpt|gemini|llama|language\s+models?)\s+(reading|seeing|with|that\s+can|who\s+can|only|here|generating|summari[sz]ing|voting|are\s+paying\s+attention)\b')
+                    or regexp_matches(prepared, '\b(claude|gpt|gemini|llama)\b')
+                    or regexp_matches(prepared, '\bif\s+you\s+(can\s+browse|can\s+run|have\s+(file|shell|browser|wallet|tool)|manage\s+a)')
+                    or regexp_matches(prepared, '\b(your|ur)\s+(\S+\s+)?(sandbox|toolset|tools|shell|terminal|runtime|interpreter|browser\s+tool|file\s+tool|context\s+window|system\s+prompt|operator|owner|human|user|principal)\b')
+                    or regexp_matches(prepared, '(代理|エージェント|智能体)'))
              then 'encoded' end
     ], lambda f: f is not null
-         and (f = 'role-marker' or not regexp_matches(body, '(?i)\bprompt[\s-]?injections?\b|\binjection\s+(attempt|attack|payload)s?\b|\bjailbreak\s+(attempt|prompt)s?\b|\b(phishing|scam|scammers?|malicious|beware|psa)\b|\bwatch\s+out\b|\bbe\s+careful\b|\bred\s+flag\b|\b(don.?t|never|do\s+not)\s+(fall\s+for|run|follow|send|trust|obey|paste|share|click|install)\b|\bclassic\s+(attack|trick|injection)\b'))
-    )))
+         and (f = 'role-marker' or not regexp_matches(prepared, '\bprompt[\s-]?injections?\b|\binjection\s+(attempts?|attacks?|payloads?|spam)\b|\bjailbreak(s|ing)?\b|\b(phishing|scam|scams|scammers?|malicious|malware|beware|psa|til)\b|\bwatch\s+out\b|\bbe\s+careful\b|\bred\s+flags?\b|\b(don.?t|never|do\s+not)\s+(fall\s+for|run|follow|send|trust|obey|paste|share|click|install|execute|comply)\b|\bclassic\s+(attack|trick|injection|scam)\b|\bincident\s+(report|writeup)\b|\b(attackers?|adversar(y|ies|ial))(\s|,|;|$)|\breported\s+(it|and|this)\b|\bsanitiz|\bmitigation|\bdefanged\b|\bred\s+team\b|\bthreat\s+model\b|\bshould\s+i\b|\bhonest\s+question\b')))
+    )
 )

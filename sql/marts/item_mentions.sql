@@ -2,7 +2,7 @@
 -- (item, content). Always extracted: URLs (normalised: lower-case scheme and host, no trailing slash, no fragment,
 -- no tracking parameters), hashtags (`#word`, case-folded) and submolt mentions (`m/name`, case-folded).
 -- Prompt injections too: one item per payload family the detector finds in the text (`injection:override`, ...;
--- the macro injection_families, sql/macros/), so that the variants of one kind of injection are one item.
+-- the macros injection_text and injection_families, sql/macros/), so that the variants of one kind of injection are one item.
 -- Where configured (SET VARIABLE extract_code_spans / extract_memes / extract_duplicates), code spans (```...```,
 -- hashed: "skills"), recurring word n-grams ("memes") and near-identical texts ("duplicates") as well; see
 -- item_memes.sql and item_duplicates.sql for their thresholds.
@@ -89,9 +89,8 @@ code_spans as (
 
 injections as (
     select content_type, content_id, post_id, agent_id, created_at, 'injection' as kind,
-           'injection:' || unnest(injection_families(body)) as item
-    from texts
-    where getvariable('extract_injections')
+           'injection:' || unnest(injection_families(body, prepared)) as item
+    from (select *, injection_text(body) as prepared from texts where getvariable('extract_injections'))
 ),
 
 final as (
