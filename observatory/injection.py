@@ -12,7 +12,9 @@ measured on the labelled set (:func:`evaluate`, ``benchmarks/injection.py``) is 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -31,7 +33,12 @@ LABELLED_SETS = {name: Path(__file__).resolve().parent.parent / "tests" / "fixtu
                  for name in ("dev", "test", "holdout")}
 
 
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
 def _connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the detector's macros (created once: parsing them takes about a second)."""
     from observatory.sqlmodels import macro_definitions
 
     con = duckdb.connect()
@@ -44,12 +51,14 @@ def _connection() -> duckdb.DuckDBPyConnection:
 def detect(texts: Iterable[str | None]) -> list[list[str]]:
     """The payload families the detector finds in each text (sorted; empty for none)."""
     frame = pd.DataFrame({"i": range(len(texts := list(texts))), "text": pd.Series(texts, dtype=object)})
-    con = _connection()
-    try:
+    with _lock:
+        con = _connection()
         con.register("texts", frame)
-        rows = con.execute("SELECT i, injection_families(text, injection_text(text)) FROM texts ORDER BY i").fetchall()
-    finally:
-        con.close()
+        try:
+            rows = con.execute("SELECT i, injection_families(text, injection_text(text)) FROM texts ORDER BY i"
+                               ).fetchall()
+        finally:
+            con.unregister("texts")
     return [list(families or []) for _, families in rows]
 
 

@@ -175,7 +175,7 @@ class SimulationConfig:
     injection_campaign_share: float = 0.03
     injection_hazard_ratio: float = 1.5
     injection_seeders: int = 2
-    injection_seeder_comments: int = 12
+    injection_seeder_comments: int = 30
     tasks_per_active_agent: float = 0.5
     treated_share: float = 0.35
     cooperation_effect: float = -0.7
