@@ -15,7 +15,7 @@ import pytest
 
 from observatory import db as _db
 from observatory.config import CascadeConfig
-from observatory.injection import DETECTOR_VERSION, FAMILIES, detect, evaluate, load_labelled
+from observatory.injection import DETECTOR_VERSION, FAMILIES, HOLDOUT_FIGURES, detect, evaluate, load_labelled
 from observatory.steps import build_agent_activity
 from observatory.studies.cascades import build_cascades
 
@@ -25,6 +25,7 @@ from .test_ingest import write_jsonl
 # The figures docs/methods.md states for version 1, measured once on the held-out set (80 of 89 flagged texts are
 # injections, 80 of 144 injections are flagged). A change of pattern that loses either fails here.
 HOLDOUT_PRECISION, HOLDOUT_RECALL = 0.89, 0.55
+assert HOLDOUT_FIGURES["holdout_precision"] >= HOLDOUT_PRECISION and HOLDOUT_FIGURES["holdout_recall"] >= HOLDOUT_RECALL
 # On the texts the patterns were written against, version 1 is near perfect; a regression shows here first.
 DEVELOPMENT_PRECISION, DEVELOPMENT_RECALL = 0.98, 0.93
 

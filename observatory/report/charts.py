@@ -259,6 +259,21 @@ def hazard_forest(con):
                    xlabel="hazard ratio (95% CI, SEs clustered by agent; log scale)", title="Cox models of adoption")
 
 
+def injection_hazards(con):
+    """The hazard ratio per exposure for injection items beside ordinary items, with and without the accounts
+    flagged as coordinated."""
+    if not db.table_exists(con, "injection_hazards"):
+        return None
+    t = con.execute("SELECT * FROM injection_hazards WHERE hazard_ratio IS NOT NULL AND NOT isnan(hazard_ratio) "
+                    "ORDER BY items_group DESC, accounts").df()
+    if t.empty:
+        return None
+    labels = [f"{g} items, {a}" for g, a in zip(t["items_group"], t["accounts"])]
+    return _forest(t["hazard_ratio"], t["ci_lower"], t["ci_upper"], labels, null=1.0, log=True,
+                   xlabel="hazard ratio per additional exposure (95% CI, log scale)",
+                   title="Adopting an injection against an ordinary item")
+
+
 # ---------------------------------------------------------------------------------------------------- cooperation
 
 
@@ -408,6 +423,7 @@ CHARTS = {
     "propensity_overlap": propensity_overlap,
     "design_forest": design_forest,
     "headline_trends": headline_trends,
+    "injection_hazards": injection_hazards,
 }
 
 

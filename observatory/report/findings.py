@@ -105,9 +105,25 @@ def collect_findings(con) -> dict:
             if "design_sensitive" in outcomes:
                 findings["collab"]["design_sensitive"] = bool(outcomes["design_sensitive"][0])
     findings["trends"] = _trends(con)
+    findings["injection"] = _injection(con)
     # Which analyses could be estimated on these data, and why not where they could not.
     findings["status"] = _status.read(con)
     return json_ready(findings)
+
+
+def _injection(con) -> dict:
+    """The detector's version and measured figures; the injection families, their hazards beside ordinary items, and
+    the headlines with and without the coordinated accounts, when the injection study has run."""
+    from observatory.injection import DETECTOR_VERSION, HOLDOUT_FIGURES
+
+    out: dict = {"detector_version": DETECTOR_VERSION, **HOLDOUT_FIGURES}
+    if db.table_exists(con, "agent_activity"):
+        out["coordinated_accounts"] = con.execute(
+            "SELECT count(*) FILTER (WHERE coordinated) FROM agent_activity").fetchall()[0][0]
+    for name in ("injection_items", "injection_hazards", "coordination_sensitivity"):
+        if db.table_exists(con, name):
+            out[name.removeprefix("injection_")] = con.execute(f"SELECT * FROM {name}").df().to_dict("records")
+    return out
 
 
 def _trends(con) -> dict | None:
@@ -173,7 +189,8 @@ EXPORTED_TABLES = (
     "cascade_powerlaw_comparisons", "cascade_ccdf", "adoption_subjects", "adoption_panel", "adoption_cox",
     "exposure_curve", "task_events", "cooperation_matches", "cooperation_balance", "cooperation_outcomes",
     "cooperation_success_rates", "cooperation_designs", "cooperation_overlap", "headline_trends", "headline_shifts",
-    "headline_history", "quarantine",
+    "headline_history", "duplicate_texts", "injection_items", "injection_hazards", "coordination_sensitivity",
+    "quarantine",
 )
 VIEWS = ("hubs", "top_cascades", "task_matches", "headline")
 
@@ -199,6 +216,9 @@ PLANTED = {
     "cascades.n": ("cascades", "n"), "cascades.alpha": ("cascades", "alpha"), "cascades.xmin": ("cascades", "xmin"),
     "adoption.hazard_ratio": ("adoption", "hazard_ratio"), "collab.n_events": ("cooperation", "n_tasks"),
     "collab.success_rate": ("cooperation", "success_rate"),
+    # Beside the injection section's hazards: the ordinary items' and the campaigns' planted ratios.
+    "adoption.hazard_ratio_ordinary": ("adoption", "hazard_ratio"),
+    "adoption.hazard_ratio_injection": ("injection", "hazard_ratio"),
 }
 
 
@@ -221,9 +241,13 @@ def planted_truth(con) -> dict | None:
             continue
         values = {}
         change = truth.get("change") if isinstance(truth.get("change"), dict) else {}
+        injection = truth.get("injection") if isinstance(truth.get("injection"), dict) else {}
         for key, (section, field) in PLANTED.items():
-            if key == "adoption.hazard_ratio" and "hazard_ratio_after" in change:
+            if key.startswith("adoption.hazard_ratio") and key != "adoption.hazard_ratio_injection" \
+                    and "hazard_ratio_after" in change:
                 continue  # a planted change: no one ratio for the whole window (the Trends section has both)
+            if key == "adoption.hazard_ratio" and injection.get("campaigns"):
+                continue  # injection campaigns have a ratio of their own: the pooled estimate has no planted value
             value = truth.get(section, {}).get(field) if isinstance(truth.get(section), dict) else None
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 values[key] = value

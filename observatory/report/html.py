@@ -102,6 +102,15 @@ def report_context(con) -> dict:
         ("quarantine", "SELECT entity, reason, count(*) AS rows FROM quarantine GROUP BY ALL ORDER BY ALL"),
         ("trends", 'SELECT quantity, "window", window_start, window_end, estimate, ci_lower, ci_upper, n '
                    'FROM headline_trends ORDER BY quantity, "window"'),
+        ("injection_items", "SELECT * FROM injection_items ORDER BY adopters DESC, mentions DESC, item"),
+        ("injection_hazards", "SELECT * FROM injection_hazards ORDER BY items_group DESC, accounts"),
+        ("sensitivity", "SELECT * FROM coordination_sensitivity"),
+        ("injection_cascades", "SELECT c.item, c.size, c.depth, c.structural_virality, c.root_agent_id "
+                               "FROM cascades c JOIN items i USING (item) WHERE i.kind = 'injection' "
+                               "ORDER BY c.size DESC, c.item LIMIT 10"),
+        ("injection_summary", "SELECT (SELECT count(*) FROM agent_activity WHERE active) AS active, "
+                              "(SELECT count(DISTINCT agent_id) FROM adoptions WHERE kind = 'injection') AS wrote, "
+                              "(SELECT count(*) FROM agent_activity WHERE coordinated) AS coordinated"),
         ("shifts", "SELECT * FROM headline_shifts WHERE flagged ORDER BY p_adjusted, quantity"),
         ("shift_family", "SELECT count(*) AS comparisons, any_value(level) AS level FROM headline_shifts"),
         ("history", "SELECT run_id, recorded_at, quantity, estimate, ci_lower, ci_upper, n, drops "
