@@ -21,7 +21,8 @@ from typing import Iterable, Sequence
 import duckdb
 import pandas as pd
 
-__all__ = ["DETECTOR_VERSION", "HOLDOUT_FIGURES", "FAMILIES", "LABELLED_SETS", "detect", "load_labelled", "evaluate", "Evaluation"]
+__all__ = ["DETECTOR_VERSION", "HOLDOUT_FIGURES", "FAMILIES", "LABELLED_SETS", "detect", "load_labelled", "evaluate",
+           "Evaluation"]
 
 DETECTOR_VERSION = 1
 # Version 1 on the held-out set, measured once (benchmarks/injection.py prints them; tests/test_injection.py fails
@@ -103,9 +104,9 @@ class Evaluation:
         """Wilson 95% intervals for precision and recall."""
         from statsmodels.stats.proportion import proportion_confint
 
+        flagged = max(self.true_positives + self.false_positives, 1)
         return {
-            "precision": tuple(proportion_confint(self.true_positives, max(self.true_positives + self.false_positives, 1),
-                                                  method="wilson")),
+            "precision": tuple(proportion_confint(self.true_positives, flagged, method="wilson")),
             "recall": tuple(proportion_confint(self.true_positives, max(self.positives, 1), method="wilson")),
         }
 

@@ -126,7 +126,8 @@ STEPS = (
                  "agent_roles": ("agent_features", "agents"),
                  "role_profiles": ("agent_roles", "agent_features"),
                  "role_k_selection": ("agent_features",)}),
-    Step("cascades", "cascade tables", (), _cascades, settings=CascadeConfig,
+    # Near-identical texts (built with the agents' activity) are items too when configured.
+    Step("cascades", "cascade tables", ("agent_activity",), _cascades, settings=CascadeConfig,
          sql=("item_mentions", "adoptions", "exposures", "cascade_edges", "cascade_nodes", "cascades", "items")),
     Step("powerlaw", "power-law fit of cascade sizes", ("cascades",), _powerlaw, settings=PowerLawConfig,
          tables={"cascade_powerlaw": ("cascades",), "cascade_powerlaw_comparisons": ("cascades",),

@@ -34,6 +34,7 @@ def society(tmp_path_factory) -> AnalysedSociety:
     from observatory.studies.adoption import run_adoption
     from observatory.studies.cascades import build_cascades
     from observatory.studies.cooperation import run_cooperation
+    from observatory.studies.injection import run_injection
     from observatory.studies.powerlaw import fit_cascade_sizes
     from observatory.studies.roles import run_roles
     from observatory.studies.trends import run_trends
@@ -50,6 +51,7 @@ def society(tmp_path_factory) -> AnalysedSociety:
         results["powerlaw"] = fit_cascade_sizes(con, n_bootstrap=200, seed=0)
         results["adoption"] = run_adoption(con, seed=0)
         results["cooperation"] = run_cooperation(con)
+        results["injection"] = run_injection(con, seed=0)
         results["trends"] = run_trends(con, seed=0)
         results["history"] = record_history(con, "conftest-run")
         results["report"] = write_report(con, root / "report")

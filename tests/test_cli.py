@@ -127,7 +127,8 @@ def test_report_on_an_ingest_only_database_marks_what_is_not_computed(small_drop
     shutil.rmtree(report / "tables", ignore_errors=True)
     assert result.returncode == 0, result.stderr
     html = (report / "index.html").read_text()
-    assert html.count("Not computed yet: run <code>observatory run</code>") == 5  # roles, cascades, adoption, coop, trends
+    # roles, cascades, adoption, cooperation, trends, injections
+    assert html.count("Not computed yet: run <code>observatory run</code>") == 6
 
 
 def test_a_failing_report_leaves_the_previous_one_intact(tmp_path, monkeypatch):

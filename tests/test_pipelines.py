@@ -119,7 +119,8 @@ def test_ingest_and_staging_materialise_with_row_counts_and_declared_checks(tmp_
         raw = _materialise(definitions, dg.AssetSelection.key_prefixes("raw"), instance, db, "drop-001")
         assert raw.success
         staging = _materialise(definitions, dg.AssetSelection.key_prefixes("staging")
-                               | dg.AssetSelection.assets(key_for("agent_activity")), instance, db)
+                               | dg.AssetSelection.assets(key_for("duplicate_texts"), key_for("agent_activity")),
+                               instance, db)
         assert staging.success
         events = [e.event_specific_data.materialization
                   for r in (raw, staging) for e in r.get_asset_materialization_events()]
@@ -363,7 +364,7 @@ def test_run_configs_have_the_library_settings_and_their_defaults():
         for name, value in expected.items():
             assert fields[name].default_value == value if value is not None else not fields[name].is_required
         checked += 1
-    assert checked == 5  # roles, powerlaw, adoption, cooperation, trends
+    assert checked == 6  # roles, powerlaw, adoption, cooperation, injection, trends
     simulated = graph.get(dg.AssetKey(["landing", "simulated_drop"])).assets_def.op.config_schema.config_type.fields
     assert simulated["n_agents"].default_value == SimulationConfig.n_agents
     assert simulated["bad_rate"].default_value == DEMO_BAD_RATE != SimulationConfig.bad_rate

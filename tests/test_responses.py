@@ -281,10 +281,12 @@ def test_the_whole_pipeline_runs_on_a_real_scrape_and_says_what_it_cannot_estima
     assert status == [
         ("adoption", False, "0 adoptions after exposure among 7 exposed (agent, item) pairs; the Cox models need at "
                             "least 10"),
-        ("cascades", False, "7 cascades with 1 distinct sizes; the power-law fit needs at least 50 cascades and 3 "
+        # The scrape's fake system block is a prompt injection of four families: four more (one-agent) cascades.
+        ("cascades", False, "11 cascades with 1 distinct sizes; the power-law fit needs at least 50 cascades and 3 "
                             "sizes"),
         ("cooperation", False, "no task threads (no tasks file, and no thread the task detector recognises); "
                                "matching needs at least 2 of each"),
+        ("injection", True, None),  # its families are found; no hazard ratio (its note says why)
         ("roles", False, "4 active agents; 2 roles need at least 20 (10 per role)"),
         ("trends", False, "no headline could be estimated in any of the 4 windows of 7 days (each window needs what "
                           "the whole analysis needs)"),

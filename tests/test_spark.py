@@ -113,10 +113,14 @@ def _assert_same_rows(engines, name: str) -> int:
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory):
     root = tmp_path_factory.mktemp("spark")
-    simulate(root / "society", SimulationConfig(n_agents=800, seed=11, bad_rate=0.02, n_drops=2))
+    # Injection campaigns with their coordinated seeders: the detector's patterns and the near-identical texts run
+    # on both engines' regular expressions.
+    simulate(root / "society", SimulationConfig(n_agents=800, seed=11, bad_rate=0.02, n_drops=2,
+                                                injection_campaigns=3, injection_campaign_share=0.1))
     drops = sorted(str(p) for p in (root / "society").glob("drop-*"))
-    # Code spans and word n-grams on, so that every part of item_mentions is compared.
-    settings = {"extract_code_spans": True, "extract_memes": True, "meme_min_adopters": 2, "meme_words": 3}
+    # Code spans, word n-grams and duplicates on, so that every part of item_mentions is compared.
+    settings = {"extract_code_spans": True, "extract_memes": True, "meme_min_adopters": 2, "meme_words": 3,
+                "extract_duplicates": True}
     both = _both_engines(root, drops, settings)
     yield both
     both["engine"].stop()

@@ -379,15 +379,17 @@ def simulate_cascades(
 def _campaign_seeders(rng, config, population: Population, posts: Posts, campaigns: np.ndarray, root_ms, used,
                       censor_ms) -> dict:
     """The coordinated accounts of each campaign and their comments: ``injection_seeders`` active agents of the
-    quietest quarter of the periphery that take no other part in the campaign, each posting its first phrasing word for word
-    ``injection_seeder_comments`` times, at uniform times from the campaign's start, as top-level comments."""
+    quietest quarter of the periphery that take no other part in the campaign, each posting its first phrasing
+    word for word ``injection_seeder_comments`` times, at uniform times from the campaign's start, as top-level
+    comments."""
     from observatory.simulate.config import ROLE_NAMES
 
     n_agents = population.n
     periphery = population.settled[population.role[population.settled] == ROLE_NAMES.index("periphery")]
     # The quietest quarter of the periphery, so that the campaign's comments are most of what a seeder writes.
-    periphery = periphery[population.comment_rate[periphery] <= np.quantile(population.comment_rate[periphery], 0.25)] \
-        if periphery.size else periphery
+    if periphery.size:
+        rate = population.comment_rate[periphery]
+        periphery = periphery[rate <= np.quantile(rate, 0.25)]
     per = config.injection_seeders if periphery.size else 0
     agents, items, times = [], [], []
     taken = np.zeros(n_agents, dtype=bool)

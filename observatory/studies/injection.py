@@ -244,5 +244,8 @@ def run_injection(con, config: AdoptionConfig | None = None, *, min_events: int 
     for name, frame in (("injection_items", items), ("injection_hazards", hazards),
                         ("coordination_sensitivity", sensitivity)):
         db.write_table(con, name, frame)
-    _status.record(con, "injection")
+    short = [f"{row.items_group} items ({row.events:,} adoptions after exposure)" for row in hazards.itertuples()
+             if row.accounts == "all accounts" and not row.hazard_ratio == row.hazard_ratio]
+    _status.record(con, "injection", note=(
+        f"no hazard ratio for {' or '.join(short)}: the Cox model needs at least {min_events}" if short else None))
     return InjectionResult(items, hazards, sensitivity, int(active), int(adopters), int(coordinated_count))
