@@ -46,7 +46,7 @@ def _connection() -> duckdb.DuckDBPyConnection:
     from observatory.sqlmodels import macro_definitions
 
     con = duckdb.connect()
-    for name in ("injection_text", "injection_families"):
+    for name in ("injection_text", "injection_addressed", "injection_families"):
         macro = macro_definitions()[name]
         con.execute(f"CREATE MACRO {name}({', '.join(macro.params)}) AS {macro.body}")
     return con

@@ -95,7 +95,9 @@ def _expand_macros(tree: exp.Expression) -> exp.Expression:
             name = str(node.this).lower()
             if name in macros and not macros[name].is_table:
                 macro = macros[name]
-                return _substitute(sqlglot.parse_one(macro.body, read="duckdb"), macro.params, list(node.expressions))
+                # A macro may call another (injection_families calls injection_addressed): expanded in turn.
+                return _expand_macros(_substitute(sqlglot.parse_one(macro.body, read="duckdb"), macro.params,
+                                                  list(node.expressions)))
             if name == "query_table" and len(node.expressions) == 1 and node.expressions[0].is_string:
                 return exp.column(node.expressions[0].this)  # replaced by a table below
         return node

@@ -105,24 +105,51 @@ def _fit(panel: pd.DataFrame, config: AdoptionConfig, min_events: int) -> Exposu
         return None
 
 
-def _hazards(panel: pd.DataFrame, coordinated: set, config: AdoptionConfig, min_events: int) -> pd.DataFrame:
+def _estimate(model: ExposureHazardModel | None) -> dict | None:
+    if model is None:
+        return None
+    lo, hi = model.hazard_ratio_ci_
+    return {"hazard_ratio": float(model.hazard_ratio_), "ci_lower": float(lo), "ci_upper": float(hi),
+            "p": float(model.p_value_), "log_hr_se": float(model.coefficients_.loc["exposures", "se"])}
+
+
+def _stored_pooled(con) -> dict | None:
+    """The adoption step's linear model (`adoption_cox`): the same covariates, settings and panel."""
+    if not db.table_exists(con, "adoption_cox"):
+        return None
+    got = con.execute("SELECT hazard_ratio, ci_lower, ci_upper, p, se FROM adoption_cox "
+                      "WHERE model = 'linear' AND term = 'exposures'").fetchall()
+    if not got:
+        return None
+    return dict(zip(("hazard_ratio", "ci_lower", "ci_upper", "p", "log_hr_se"), map(float, got[0])))
+
+
+def _hazards(panel: pd.DataFrame, coordinated: set, config: AdoptionConfig, min_events: int,
+             pooled: dict | None = None) -> pd.DataFrame:
+    """One row per items group and accounts. A subset that is the whole panel is the adoption step's own model
+    (``pooled``, when given), and a subset equal to the one before it is not fitted twice."""
     rows = []
     kind = panel["item_kind"] if len(panel) else pd.Series(dtype=str)
     groups = {"ordinary": panel[~kind.isin(ORDINARY_KINDS_EXCLUDED)], "injection": panel[kind == "injection"]}
     for group, part in groups.items():
+        previous = None
         for accounts, subset in (("all accounts", part),
                                  ("without coordinated", part[~part["agent_id"].isin(coordinated)])):
-            model = _fit(subset, config, min_events)
+            if previous is not None and len(subset) == len(previous[0]):
+                estimate = previous[1]  # no flagged subject: the same rows
+            elif pooled is not None and len(subset) == len(panel) > 0:
+                estimate = pooled
+            else:
+                estimate = _estimate(_fit(subset, config, min_events))
+            previous = (subset, estimate)
             row = {"items_group": group, "accounts": accounts,
                    "items": int(subset["item_id"].nunique()) if len(subset) else 0,
                    "subjects": int(subset.groupby(["agent_id", "item_id"]).ngroups) if len(subset) else 0,
                    "events": int(subset["event"].sum()) if len(subset) else 0,
                    "hazard_ratio": math.nan, "ci_lower": math.nan, "ci_upper": math.nan, "p": math.nan,
                    "log_hr_se": math.nan}
-            if model is not None:
-                lo, hi = model.hazard_ratio_ci_
-                row.update(hazard_ratio=float(model.hazard_ratio_), ci_lower=float(lo), ci_upper=float(hi),
-                           p=float(model.p_value_), log_hr_se=float(model.coefficients_.loc["exposures", "se"]))
+            if estimate is not None:
+                row.update(estimate)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -223,7 +250,8 @@ def run_injection(con, config: AdoptionConfig | None = None, *, min_events: int 
     """Write `injection_items`, `injection_hazards` and `coordination_sensitivity` (module docstring).
 
     Needs the cascade tables and `agent_activity`; the adoption panel is built when missing (``build_marts``), and
-    the roles' and the power-law fit's tables are used when they exist."""
+    the roles' and the power-law fit's tables are used when they exist. Where a subset is the whole panel (no
+    injection item, no flagged subject) the adoption step's linear model (`adoption_cox`) is its estimate."""
     config = overridden(config, AdoptionConfig, **settings)
     say = progress or (lambda message: None)
     db.configure(con)
@@ -238,7 +266,7 @@ def run_injection(con, config: AdoptionConfig | None = None, *, min_events: int 
     say("hazard ratios: injection and ordinary items, with and without coordinated accounts")
     build = build_marts and not db.table_exists(con, "adoption_panel")
     panel = build_adoption_panel(con, build_marts=build)
-    hazards = _hazards(panel, coordinated, config, min_events)
+    hazards = _hazards(panel, coordinated, config, min_events, _stored_pooled(con))
     say("with and without coordinated accounts")
     sensitivity = _sensitivity(con, hazards)
     for name, frame in (("injection_items", items), ("injection_hazards", hazards),
