@@ -26,8 +26,8 @@ __all__ = ["DETECTOR_VERSION", "HOLDOUT_FIGURES", "FAMILIES", "LABELLED_SETS", "
 
 DETECTOR_VERSION = 1
 # Version 1 on the held-out set, measured once (benchmarks/injection.py prints them; tests/test_injection.py fails
-# below them): 80 of the 89 texts it flagged are injections, 80 of the 144 injections are flagged.
-HOLDOUT_FIGURES = {"holdout_precision": 80 / 89, "holdout_recall": 80 / 144}
+# below them): 80 of the 88 texts it flagged are injections, 80 of the 144 injections are flagged.
+HOLDOUT_FIGURES = {"holdout_precision": 80 / 88, "holdout_recall": 80 / 144}
 FAMILIES = ("encoded", "exfiltration", "funds", "override", "role-marker", "tool-execution", "vote-manipulation")
 # The hand-labelled texts (docs/methods.md, "Prompt injections"). `dev` (100 texts) and `test` (320) were used to
 # write the patterns: a first version written on `dev` alone reached a recall of 0.35 on `test`, so `test` became

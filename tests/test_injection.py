@@ -22,12 +22,12 @@ from observatory.studies.cascades import build_cascades
 from .test_cascades import at, comment
 from .test_ingest import write_jsonl
 
-# The figures docs/methods.md states for version 1, measured once on the held-out set (80 of 89 flagged texts are
-# injections, 80 of 144 injections are flagged). A change of pattern that loses either fails here.
-HOLDOUT_PRECISION, HOLDOUT_RECALL = 0.89, 0.55
+# The figures docs/methods.md states for version 1 on the held-out set (80 of 88 flagged texts are injections, 80
+# of 144 injections are flagged). A change of pattern that loses either fails here.
+HOLDOUT_PRECISION, HOLDOUT_RECALL = 0.90, 0.55
 assert HOLDOUT_FIGURES["holdout_precision"] >= HOLDOUT_PRECISION and HOLDOUT_FIGURES["holdout_recall"] >= HOLDOUT_RECALL
 # On the texts the patterns were written against, version 1 is near perfect; a regression shows here first.
-DEVELOPMENT_PRECISION, DEVELOPMENT_RECALL = 0.98, 0.93
+DEVELOPMENT_PRECISION, DEVELOPMENT_RECALL = 0.98, 0.90
 
 
 def test_the_labelled_sets_are_as_documented():
@@ -98,12 +98,12 @@ def test_the_database_runs_the_same_detector(tmp_path):
 
 def test_simulated_background_text_carries_no_injection():
     """The simulator's word salad is dense in agent words ("agent", "prompt", "token", "reply"): the measured rate
-    of false injections on it is about 3 per million texts; 100,000 texts must give at most 2."""
+    of false injections on it is about 1 per million texts (benchmarks/injection.py); 100,000 must give at most 1."""
     from observatory.simulate import text
 
     rng = np.random.default_rng(11)
     found = detect(text.random_text(rng, text.word_counts(rng, 100_000, 12.0)).to_pylist())
-    assert sum(map(bool, found)) <= 2
+    assert sum(map(bool, found)) <= 1
 
 
 def test_every_campaign_phrasing_is_detected_as_its_family_only():
