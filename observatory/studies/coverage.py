@@ -116,37 +116,16 @@ def silhouette_intervals(seed: int, n: int = 4_000, sample_size: int = 500, n_sa
     return _row("roles.silhouette", seed, exact, mean, mean - half, mean + half)
 
 
-def _one_society(seed: int, n_agents: int, n_bootstrap: int) -> list[dict]:
-    return [*society_intervals(seed, n_agents=n_agents, n_bootstrap=n_bootstrap), silhouette_intervals(seed)]
-
-
 def run_coverage(n_societies: int = 30, n_agents: int = 3_000, first_seed: int = 1, n_bootstrap: int = 200,
-                 progress=None, n_jobs: int | None = -1) -> pd.DataFrame:
-    """Every interval on `n_societies` planted societies (seeds first_seed, first_seed + 1, ...): one row each.
-
-    The societies are independent: ``n_jobs`` processes (scikit-learn's convention, -1 every core) run them side
-    by side. The rows are the same, in seed order, whatever ``n_jobs``."""
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing
-
-    from observatory.estimators._powerlaw_core import resolve_n_jobs
-
-    seeds = [first_seed + i for i in range(n_societies)]
-    workers = min(resolve_n_jobs(n_jobs), n_societies)
+                 progress=None) -> pd.DataFrame:
+    """Every interval on `n_societies` planted societies (seeds first_seed, first_seed + 1, ...): one row each."""
     rows = []
-    if workers <= 1:
-        for i, seed in enumerate(seeds):
-            rows.extend(_one_society(seed, n_agents, n_bootstrap))
-            if progress is not None:
-                progress(i + 1, n_societies)
-        return pd.DataFrame(rows)
-    # spawn: a forked child would inherit the parent's DuckDB and thread state.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_one_society, seed, n_agents, n_bootstrap) for seed in seeds]
-        for i, future in enumerate(futures):
-            rows.extend(future.result())
-            if progress is not None:
-                progress(i + 1, n_societies)
+    for i in range(n_societies):
+        seed = first_seed + i
+        rows.extend(society_intervals(seed, n_agents=n_agents, n_bootstrap=n_bootstrap))
+        rows.append(silhouette_intervals(seed))
+        if progress is not None:
+            progress(i + 1, n_societies)
     return pd.DataFrame(rows)
 
 
