@@ -265,8 +265,17 @@ def run_injection(con, config: AdoptionConfig | None = None, *, min_events: int 
     coordinated = {row[0] for row in con.execute("SELECT agent_id FROM agent_activity WHERE coordinated").fetchall()}
     say("hazard ratios: injection and ordinary items, with and without coordinated accounts")
     build = build_marts and not db.table_exists(con, "adoption_panel")
-    panel = build_adoption_panel(con, build_marts=build)
-    hazards = _hazards(panel, coordinated, config, min_events, _stored_pooled(con))
+    pooled = _stored_pooled(con)
+    others = con.execute("SELECT count(*) FROM items WHERE list_contains(?, kind)",
+                         [list(ORDINARY_KINDS_EXCLUDED)]).fetchall()[0][0]
+    if pooled is not None and not others and not coordinated and not build:
+        # Every item is ordinary and no account is flagged: each subset is the whole panel, whose model the adoption
+        # step has fitted; the panel is only counted.
+        panel = con.execute("SELECT agent_id, item AS item_id, event, 'ordinary' AS item_kind "
+                            "FROM adoption_panel").df()
+    else:
+        panel = build_adoption_panel(con, build_marts=build)
+    hazards = _hazards(panel, coordinated, config, min_events, pooled)
     say("with and without coordinated accounts")
     sensitivity = _sensitivity(con, hazards)
     for name, frame in (("injection_items", items), ("injection_hazards", hazards),
