@@ -98,11 +98,11 @@ def test_the_database_runs_the_same_detector(tmp_path):
 
 def test_simulated_background_text_carries_no_injection():
     """The simulator's word salad is dense in agent words ("agent", "prompt", "token", "reply"): the measured rate
-    of false injections on it is about 1 per million texts (benchmarks/injection.py); 100,000 must give at most 1."""
+    of false injections on it is about 1 per million texts (benchmarks/injection.py); 50,000 must give at most 1."""
     from observatory.simulate import text
 
     rng = np.random.default_rng(11)
-    found = detect(text.random_text(rng, text.word_counts(rng, 100_000, 12.0)).to_pylist())
+    found = detect(text.random_text(rng, text.word_counts(rng, 50_000, 12.0)).to_pylist())
     assert sum(map(bool, found)) <= 1
 
 
