@@ -29,7 +29,7 @@ demo: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
 	@echo "report: data/report/index.html  findings: data/report/findings.json  database: data/observatory.duckdb"
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The Dagster UI on the same database and instance as `make demo`.
 ui: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml

@@ -58,6 +58,14 @@ def _figure(width=6.0, height=3.4, ncols=1):
     return fig, axes
 
 
+def _rows(con, table: str, query: str):
+    """The rows ``query`` gives as a DataFrame, or None when ``table`` is absent or the query gives no row."""
+    if not db.table_exists(con, table):
+        return None
+    t = con.execute(query).df()
+    return None if t.empty else t
+
+
 def _spans(centre, lower, upper):
     """Error-bar lengths below and above a point, never negative (rounding can put a bound a hair inside)."""
     centre, lower, upper = (np.asarray(v, dtype=float) for v in (centre, lower, upper))
@@ -215,10 +223,8 @@ def cascade_ccdf(con):
 
 
 def exposure_curve(con):
-    if not db.table_exists(con, "exposure_curve"):
-        return None
-    t = con.execute("SELECT * FROM exposure_curve WHERE n_at_risk > 0 ORDER BY k").df()
-    if t.empty:
+    t = _rows(con, "exposure_curve", "SELECT * FROM exposure_curve WHERE n_at_risk > 0 ORDER BY k")
+    if t is None:
         return None
     with plt.rc_context(STYLE):
         fig, ax = _figure()
@@ -249,10 +255,8 @@ def _forest(estimate, lower, upper, labels, *, null: float, xlabel: str, title: 
 
 
 def hazard_forest(con):
-    if not db.table_exists(con, "adoption_cox"):
-        return None
-    t = con.execute("SELECT * FROM adoption_cox ORDER BY model, term").df()
-    if t.empty:
+    t = _rows(con, "adoption_cox", "SELECT * FROM adoption_cox ORDER BY model, term")
+    if t is None:
         return None
     labels = [f"{m}: {term}" for m, term in zip(t["model"], t["term"])]
     return _forest(t["hazard_ratio"], t["ci_lower"], t["ci_upper"], labels, null=1.0, row_height=0.32, log=True,
@@ -262,11 +266,10 @@ def hazard_forest(con):
 def injection_hazards(con):
     """The hazard ratio per exposure for injection items beside ordinary items, with and without the accounts
     flagged as coordinated."""
-    if not db.table_exists(con, "injection_hazards"):
-        return None
-    t = con.execute("SELECT * FROM injection_hazards WHERE hazard_ratio IS NOT NULL AND NOT isnan(hazard_ratio) "
-                    "ORDER BY items_group DESC, accounts").df()
-    if t.empty:
+    t = _rows(con, "injection_hazards",
+              "SELECT * FROM injection_hazards WHERE hazard_ratio IS NOT NULL AND NOT isnan(hazard_ratio) "
+              "ORDER BY items_group DESC, accounts")
+    if t is None:
         return None
     labels = [f"{g} items, {a}" for g, a in zip(t["items_group"], t["accounts"])]
     return _forest(t["hazard_ratio"], t["ci_lower"], t["ci_upper"], labels, null=1.0, log=True,
@@ -297,10 +300,8 @@ def success_rates(con):
 
 
 def love_plot(con):
-    if not db.table_exists(con, "cooperation_balance"):
-        return None
-    t = con.execute("SELECT covariate, smd_before, smd_after FROM cooperation_balance").df()
-    if t.empty:
+    t = _rows(con, "cooperation_balance", "SELECT covariate, smd_before, smd_after FROM cooperation_balance")
+    if t is None:
         return None
     t = t.iloc[np.argsort(-t["smd_before"].abs().to_numpy())]
     with plt.rc_context(STYLE):
@@ -318,14 +319,13 @@ def love_plot(con):
 
 
 def effects_forest(con):
-    if not db.table_exists(con, "cooperation_outcomes"):
-        return None
-    t = con.execute(
+    t = _rows(
+        con, "cooperation_outcomes",
         "SELECT quantity, estimate, ci_lower, ci_upper FROM cooperation_outcomes "
         "WHERE quantity IN ('success_rate_difference_naive', 'success_rate_difference_matched', "
         "'quality_difference_naive', 'quality_difference_matched') AND ci_lower IS NOT NULL"
-    ).df()
-    if t.empty:
+    )
+    if t is None:
         return None
     return _forest(t["estimate"], t["ci_lower"], t["ci_upper"], [q.replace("_", " ") for q in t["quantity"]],
                    null=0.0, xlabel="multi-agent minus single-agent (95% CI)", title="Naive and matched effects")
@@ -356,11 +356,9 @@ def propensity_overlap(con):
 
 
 def design_forest(con):
-    if not db.table_exists(con, "cooperation_designs"):
-        return None
-    t = con.execute("SELECT design, estimate, ci_lower, ci_upper FROM cooperation_designs "
-                    "WHERE ci_lower IS NOT NULL AND ci_upper IS NOT NULL").df()
-    if t.empty:
+    t = _rows(con, "cooperation_designs", "SELECT design, estimate, ci_lower, ci_upper FROM cooperation_designs "
+                                          "WHERE ci_lower IS NOT NULL AND ci_upper IS NOT NULL")
+    if t is None:
         return None
     return _forest(t["estimate"], t["ci_lower"], t["ci_upper"], [_text(d) for d in t["design"]], null=0.0,
                    xlabel="matched difference under each design (95% CI)", title="Design sensitivity")
@@ -371,15 +369,14 @@ def design_forest(con):
 
 def headline_trends(con):
     """Each headline quantity per window with its 95% band; a window after a flagged shift is marked."""
-    if not db.table_exists(con, "headline_trends"):
-        return None
-    t = con.execute(
+    t = _rows(
+        con, "headline_trends",
         """SELECT t.quantity, t."window", t.window_start, t.estimate, t.ci_lower, t.ci_upper,
                   coalesce(s.flagged, false) AS flagged
            FROM headline_trends AS t
            LEFT JOIN headline_shifts AS s ON s.quantity = t.quantity AND s.window_after = t."window"
-           ORDER BY t.quantity, t."window" """).df()
-    if t.empty:
+           ORDER BY t.quantity, t."window" """)
+    if t is None:
         return None
     quantities = list(dict.fromkeys(t["quantity"]))
     ncols = 2
