@@ -50,3 +50,10 @@ def test_settings_are_literals_and_a_missing_one_is_an_error():
 def test_asof_joins_are_refused():
     with pytest.raises(ValueError, match="ASOF joins are not transpiled"):
         to_spark("select * from a asof left join b on a.k = b.k and b.t < a.t", None)
+
+
+def test_duckdbs_materialization_hints_are_dropped(mirror):
+    sql = "with a as not materialized (select 1 as x), b as materialized (select x from a) select * from a, b"
+    assert to_spark(sql, None) == "WITH a AS (SELECT 1 AS x), b AS (SELECT x FROM a) SELECT * FROM a, b"
+    variables = {"duplicate_min_words": 5, "duplicate_min_uses": 3}
+    assert "MATERIALIZED" not in model_sql("duplicate_texts", mirror, variables).upper()

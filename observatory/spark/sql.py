@@ -257,6 +257,14 @@ def _no_asof_joins(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _no_materialization_hints(tree: exp.Expression) -> exp.Expression:
+    """`AS [NOT] MATERIALIZED` is DuckDB's hint (sql/ uses it where DuckDB's own choice is slower); Spark SQL has no
+    such syntax and plans CTEs itself."""
+    for cte in tree.find_all(exp.CTE):
+        cte.set("materialized", None)
+    return tree
+
+
 def _functions(tree: exp.Expression) -> exp.Expression:
     """DuckDB functions whose Spark namesake differs in arguments or meaning."""
 
@@ -367,6 +375,7 @@ def to_spark(text: str, schema: SchemaMirror | None, variables: dict | None = No
         tree = _expand_union_by_name(tree, schema)
     tree = _infinity(tree)
     tree = _no_asof_joins(tree)
+    tree = _no_materialization_hints(tree)
     tree = _functions(tree)
     tree = _decimal_literals(tree)
     tree = _generators(tree)

@@ -8,7 +8,7 @@
 -- tests:
 --   unique: content_type, content_id
 --   not_null: fingerprint, content_id
-with texts as (
+with texts as not materialized (
     select 'post' as content_type, id as content_id, id as post_id, author_id as agent_id, created_at,
            concat_ws(' ', title, content) as body
     from posts
