@@ -46,7 +46,6 @@ def _row(interval, seed, planted, estimate, lower, upper):
 def society_intervals(seed: int, n_agents: int = 3_000, n_bootstrap: int = 200) -> list[dict]:
     """One planted society through ingest, cascades, adoption and cooperation: a row per interval."""
     from observatory import db as _db
-    from observatory.estimators.powerlaw import PowerLawFit
     from observatory.ingest.load import ingest_drop
     from observatory.simulate.config import SimulationConfig, load_truth
     from observatory.simulate.run import simulate
@@ -54,6 +53,7 @@ def society_intervals(seed: int, n_agents: int = 3_000, n_bootstrap: int = 200) 
     from observatory.studies.cascades import build_cascades
     from observatory.steps import build_agent_activity
     from observatory.studies.cooperation import CooperationConfig, run_cooperation
+    from observatory.studies.powerlaw import fit_cascade_sizes
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="observatory-coverage-") as folder, warnings.catch_warnings():
@@ -66,10 +66,9 @@ def society_intervals(seed: int, n_agents: int = 3_000, n_bootstrap: int = 200) 
         try:
             build_agent_activity(con)
             build_cascades(con)
-            # The report's fit (`fit_cascade_sizes`) without the alternatives: they leave alpha and its intervals
-            # as they are, and are a fifth of a society's time.
-            sizes = con.execute("SELECT size FROM cascades").fetchnumpy()["size"].astype(float)
-            fit = PowerLawFit(discrete=True, n_bootstrap=n_bootstrap, seed=seed, alternatives=()).fit(sizes)
+            # The report's fit without the alternatives: they leave alpha and its intervals as they are, and are a
+            # fifth of a society's time.
+            fit = fit_cascade_sizes(con, n_bootstrap=n_bootstrap, seed=seed, alternatives=())
             alpha = truth["cascades"]["alpha"]
             rows.append(_row("cascades.alpha_bootstrap", seed, alpha, fit.alpha_, *fit.alpha_ci_))
             z = stats.norm.ppf(0.5 + LEVEL / 2)

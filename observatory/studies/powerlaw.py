@@ -13,19 +13,20 @@ import pandas as pd
 
 from observatory import _status, db
 from observatory.config import PowerLawConfig, overridden
-from observatory.estimators.powerlaw import PowerLawFit
+from observatory.estimators.powerlaw import ALTERNATIVES, PowerLawFit
 
 __all__ = ["fit_cascade_sizes", "fit_file", "read_values"]
 
 
 def fit_cascade_sizes(con, config: PowerLawConfig | None = None, *, n_jobs: int | None = None, progress=None,
-                      **settings):
+                      alternatives=ALTERNATIVES, **settings):
     """Fit the cascade-size distribution (`cascades.size`) with :class:`observatory.estimators.PowerLawFit`.
 
     ``config`` holds the settings (:class:`~observatory.config.PowerLawConfig`); any of them may be given as a
     keyword instead (``fit_cascade_sizes(con, n_bootstrap=200)``). Writes `cascade_powerlaw` (one row: every number of the fit), `cascade_powerlaw_comparisons` (one row per
     alternative) and `cascade_ccdf` (the CCDF of the data and of each fitted distribution, for the report).
-    Returns the fitted estimator, or None when there are too few cascades to fit.
+    ``alternatives`` are the distributions compared with the power law (none: no comparison is written, and alpha
+    with its intervals is the same). Returns the fitted estimator, or None when there are too few cascades to fit.
     """
     config = overridden(config, PowerLawConfig, **settings)
     sizes = con.execute("SELECT size FROM cascades").fetchnumpy()["size"].astype(float)
@@ -38,7 +39,7 @@ def fit_cascade_sizes(con, config: PowerLawConfig | None = None, *, n_jobs: int 
                        f"needs at least {_status.MIN_CASCADES} cascades and {_status.MIN_DISTINCT_SIZES} sizes")
     else:
         fit = PowerLawFit(discrete=True, xmin=config.xmin, n_bootstrap=config.n_bootstrap, seed=config.seed,
-                          method=config.method,
+                          method=config.method, alternatives=alternatives,
                           n_jobs=n_jobs, progress=progress).fit(sizes)
         summary = fit.to_dict()
         row = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
