@@ -20,6 +20,10 @@ def test_union_by_name_aligns_columns_at_any_depth(mirror):
                       "select * from b", mirror)
     assert "UNION ALL SELECT NULL AS x, y FROM (SELECT 3 AS y)" in nested
     assert "BY NAME" not in top.upper() and "BY NAME" not in nested.upper()
+    # a chain: the third side is aligned with the columns the first two give together
+    chained = to_spark("select 1 as x union all by name select 2 as y union all by name select 3 as z", mirror)
+    assert "BY NAME" not in chained.upper()
+    assert set(mirror.con.execute(chained).fetchall()) == {(1, None, None), (None, 2, None), (None, None, 3)}
 
 
 def test_the_merge_macro_is_expanded_column_by_column(mirror):

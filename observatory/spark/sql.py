@@ -189,8 +189,9 @@ def _expand_columns_star(tree: exp.Expression, schema: SchemaMirror) -> exp.Expr
 
 
 def _expand_union_by_name(tree: exp.Expression, schema: SchemaMirror) -> exp.Expression:
-    """`a union all by name b`: both sides projected onto a's columns then b's new ones, missing ones null."""
-    for union in list(tree.find_all(exp.Union)):
+    """`a union all by name b`: both sides projected onto a's columns then b's new ones, missing ones null. Inner
+    unions first, so that `a union all by name b union all by name c` aligns `c` with what `a` and `b` give."""
+    for union in reversed(list(tree.find_all(exp.Union))):
         if not union.args.get("by_name"):
             continue
         ctes = _visible_ctes(union)

@@ -4,10 +4,12 @@
 -- for all its fields, nulls included; a partial observation (an author object embedded in a comment, a list item)
 -- only for the fields it shows. With complete records only this is exactly "the copy observed last wins", and the
 -- most preferred copy is taken as it stands: only keys with a partial copy are merged field by field.
+-- Most keys have one complete copy, which is the row as it stands: only the keys with several copies or a partial
+-- one (`repeated`, found on the key column alone) are ranked, so the window sorts those rows and not every row.
 -- Columns: the record's fields, `_source` (observed_at, drop_seq, file, line, path of the most preferred copy),
 -- `copies` and `complete_copies`.
 merged_copies(raw, key) as table
-with observed as (
+with observed as not materialized (
     select
         * exclude (_drop_seq, _file, _line, _observed_at, _path, _partial),
         coalesce(_partial, false) as _partial,  -- null in rows ingested before partial observations existed
@@ -18,6 +20,13 @@ with observed as (
     where _drop_seq in (select drop_seq from finished_drops)
 ),
 
+repeated as (
+    select _key
+    from observed
+    group by _key
+    having count(*) > 1 or bool_or(_partial)
+),
+
 ranked as (
     select
         *,
@@ -25,8 +34,13 @@ ranked as (
         count(*) over (partition by _key) as copies,
         bool_or(_partial) over (partition by _key) as _merge
     from observed
+    semi join repeated using (_key)
 )
 
+select * exclude (_partial, _order, _key), cast(1 as bigint) as copies, cast(1 as bigint) as complete_copies
+from observed
+anti join repeated using (_key)
+union all by name
 select * exclude (_partial, _order, _rank, _merge, _key), copies as complete_copies
 from ranked
 where _rank = 1 and not _merge
