@@ -237,3 +237,27 @@ def test_two_runs_over_two_drops_leave_two_rows_per_quantity(tmp_path):
     assert windows == 2
     html = (tmp_path / "report" / "index.html").read_text()
     assert all(run_id in html for run_id, _, _ in runs)
+
+
+def test_role_share_intervals_do_not_depend_on_the_order_rows_are_stored_in(society, tmp_path):
+    """The bootstrap's draws fall on threads in a fixed order: the same data stored in another order (as a
+    re-ingest or another engine stores it) gives the same standard errors to the last digit."""
+    import shutil
+
+    from observatory.config import TrendsConfig
+    from observatory.studies.trends import _role_shares, observation_windows
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(society.db, copy)
+    con = db.connect(copy)
+    try:
+        windows = observation_windows(con, 7.0)
+        config = TrendsConfig(n_bootstrap=100)
+        before = pd.DataFrame(_role_shares(con, windows, config))
+        for table in ("comments", "posts", "agent_roles"):
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} ORDER BY hash(rowid, 'shuffle')")
+        after = pd.DataFrame(_role_shares(con, windows, config))
+    finally:
+        con.close()
+    assert len(before) >= 8 and before["se"].gt(0).all()
+    pd.testing.assert_frame_equal(before, after, check_exact=True)

@@ -133,6 +133,11 @@ def _row(quantity, window, estimate, se, lower, upper, n, scale="natural") -> di
             "ci_lower": float(lower), "ci_upper": float(upper), "n": int(n), "scale": scale}
 
 
+# Rows of the thread weights drawn at a time: bounds the bootstrap's memory whatever the number of threads (the
+# draws, and so the estimates, are the same as one array's: the generator fills rows in order).
+_WEIGHT_ROWS = 20_000
+
+
 def _role_shares(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dict]:
     """Per window, the share of each role among the agents who wrote in it, with a bootstrap standard error over
     the window's threads: each thread (a post and its comments) gets a Poisson(1) weight, an agent counts as active
@@ -143,40 +148,58 @@ def _role_shares(con, windows: pd.DataFrame, config: TrendsConfig) -> list[dict]
 
     if not db.table_exists(con, "agent_roles"):
         return []
+    # Agents and threads as integer codes in a fixed order (agent id, post id): the same draws fall on the same
+    # threads in every run, and nothing but numbers crosses into Python.
+    agents_sql = ("SELECT agent_id, role, CAST(row_number() OVER (ORDER BY agent_id) - 1 AS INTEGER) AS a "
+                  "FROM agent_roles WHERE active AND role IS NOT NULL")
+    role_by_code = pd.Series([r[0] for r in con.execute(f"SELECT role FROM ({agents_sql}) ORDER BY a").fetchall()],
+                             dtype=object)
     con.register("_trend_windows", windows)
     try:
         pairs = con.execute(
-            """
+            f"""
             WITH written AS (
                 SELECT author_id AS agent_id, post_id, created_at FROM comments WHERE author_id IS NOT NULL
                 UNION ALL SELECT author_id, id, created_at FROM posts WHERE author_id IS NOT NULL
+            ),
+            threads AS (
+                SELECT post_id, CAST(row_number() OVER (ORDER BY post_id) AS INTEGER) AS p
+                FROM (SELECT DISTINCT post_id FROM written)
             )
-            SELECT w."window", x.post_id, x.agent_id, any_value(r.role) AS role
+            SELECT DISTINCT w."window", t.p, r.a
             FROM written AS x
             JOIN _trend_windows AS w ON x.created_at >= w.window_start AND x.created_at < w.window_end
-            JOIN agent_roles AS r ON r.agent_id = x.agent_id AND r.active AND r.role IS NOT NULL
-            GROUP BY ALL
+            JOIN ({agents_sql}) AS r ON r.agent_id = x.agent_id
+            JOIN threads AS t ON t.post_id = x.post_id
+            ORDER BY ALL
             """
         ).df()
     finally:
         con.unregister("_trend_windows")
+    role_of = role_by_code.to_numpy()
+    # every role held by an agent who wrote in some window has its share in each window (zero where none wrote)
+    roles = sorted(set(role_of[np.unique(pairs["a"].to_numpy())])) if len(pairs) else []
     rows = []
-    roles = sorted(pairs["role"].unique()) if len(pairs) else []
     rng = np.random.default_rng(config.seed)
     for window in windows.to_dict("records"):
-        here = pairs[pairs["window"] == window["window"]]
-        post = pd.factorize(here["post_id"])[0]
-        agent, agents = pd.factorize(here["agent_id"])
+        here = pairs[pairs["window"].to_numpy() == window["window"]]
+        post, threads = pd.factorize(here["p"].to_numpy())
+        agent, agents = pd.factorize(here["a"].to_numpy())
         total = len(agents)
         if total < _status.MIN_AGENTS_PER_ROLE:
             continue
-        role_of = here.groupby("agent_id", sort=False)["role"].first().reindex(agents).to_numpy()
-        incidence = sparse.csr_matrix((np.ones(len(here)), (agent, post)), shape=(total, post.max() + 1))
-        weights = rng.poisson(1.0, size=(post.max() + 1, config.n_bootstrap)).astype(float)
-        active = (incidence @ weights) > 0  # agents x replicates
+        incidence = sparse.csc_matrix((np.ones(len(here)), (agent, post)), shape=(total, len(threads)))
+        hits = np.zeros((total, config.n_bootstrap))
+        for first in range(0, len(threads), _WEIGHT_ROWS):
+            last = min(first + _WEIGHT_ROWS, len(threads))
+            weights = rng.poisson(1.0, size=(last - first, config.n_bootstrap)).astype(float)
+            hits += incidence[:, first:last] @ weights
+        active = hits > 0  # agents x replicates
+        del hits
         counted = np.maximum(active.sum(axis=0), 1)
+        held = role_of[agents]
         for role in roles:
-            member = role_of == role
+            member = held == role
             p = member.sum() / total
             se = float(np.std(active[member].sum(axis=0) / counted, ddof=1))
             se = max(se, math.sqrt(0.25 / total) / math.sqrt(total))  # a floor where no replicate varies
