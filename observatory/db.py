@@ -282,7 +282,10 @@ def refresh_clean_table(con, name: str, *, full: bool = False) -> int:
     state = con.execute("SELECT refreshed_through, sql_fingerprint FROM clean_table_state WHERE table_name = ?",
                         [name]).fetchone()
     exists = table_exists(con, name, "table")
+    # An empty table has nothing to keep: building it whole costs a fraction of recomputing every key as touched
+    # (the first drop of a database, 8.8 s of incremental refreshes at 100,000 agents).
     incremental = (not full and exists and state is not None and state[1] == fingerprint and name in _TOUCHED
+                   and (through == state[0] or con.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(name)})").fetchone()[0])
                    and not con.execute(
                        "SELECT count(*) FROM clean_changes WHERE key IS NULL AND through > ? AND table_name IN "
                        "(SELECT unnest(?::VARCHAR[]))", [state[0], list(RESOLVED_AGAINST.get(name, ()))]
