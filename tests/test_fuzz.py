@@ -194,7 +194,7 @@ def test_a_hostile_drop_loses_nothing_and_changes_nothing_when_refused(base_data
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
 @given(example=drops())
 def test_reading_only_the_paths_a_block_gives_lands_the_same_rows(base_database, example, monkeypatch):
-    """The JSON checks leave out the sources that no record of a block gives (`_json_paths(given=...)`): the raw
+    """The JSON checks leave out the sources under keys that no record of a block has (`_Loader._given`): the raw
     tables and the quarantine are the same, row for row, as with every source read."""
     from observatory.ingest import load
 
@@ -210,8 +210,9 @@ def test_reading_only_the_paths_a_block_gives_lands_the_same_rows(base_database,
             shutil.copyfile(base_database, db)
             with monkeypatch.context() as patch:
                 if not pruned:
-                    everything = load._json_paths
-                    patch.setattr(load, "_json_paths", lambda e, defaults=True, given=None: everything(e, defaults))
+                    patch.setattr(load._Loader, "_given", lambda self, records, params, paths, fields, defaults:
+                                  {f"_t{i}" for i in range(1, len(paths) + 1)}
+                                  | ({f"_dt{d}" for d in range(1, len(fields) + 1)} if defaults else set()))
                 ingest_drop(drop, db)
             sums = checksums(db)
             landed[pruned] = {t: v for t, v in sums.items() if t.startswith("raw_") or t == "quarantine_rows"}

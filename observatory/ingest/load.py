@@ -383,16 +383,28 @@ def _epoch(seconds_or_ms: str) -> str:
             f"THEN {seconds_or_ms} / 1000.0 ELSE {seconds_or_ms} END))")
 
 
+def _trimmed(value: str) -> str:
+    """SQL: `trim(value)`, without its cost where it would change nothing. DuckDB's `trim` strips Unicode space
+    separators and decodes the whole string to find its end; a string whose every character is one byte (ASCII:
+    `strlen` counts bytes, `length` characters) can only start or end with the space among them."""
+    return (f"CASE WHEN strlen({value}) = length({value}) AND NOT starts_with({value}, ' ') "
+            f"AND NOT ends_with({value}, ' ') THEN {value} ELSE trim({value}) END")
+
+
 def _convert(kind: str, category: str, value: str) -> str:
-    """SQL converting `value` (of a source category) to the contract `kind`, or NULL where it cannot be."""
+    """SQL converting `value` (of a source category) to the contract `kind`, or NULL where it cannot be.
+
+    Whether a string is blank is `ltrim(s) <> ''`, the same as `trim(s) <> ''` (both strip the same Unicode space
+    separators, and a string with anything else in it keeps it either way) at a fraction of the cost: DuckDB's
+    right-hand trim decodes the string from its start."""
     if category == "string":
         return {
-            "id": f"NULLIF(trim({value}), '')",
+            "id": f"NULLIF({_trimmed(value)}, '')",
             # An empty or blank string is absent (the archive writes a deleted author's name as "").
-            "text": f"CASE WHEN trim({value}) <> '' THEN {value} END",
-            "int": f"TRY_CAST(trim({value}) AS BIGINT)",
-            "float": f"TRY_CAST(trim({value}) AS DOUBLE)",
-            "bool": f"TRY_CAST(trim({value}) AS BOOLEAN)",
+            "text": f"CASE WHEN ltrim({value}) <> '' THEN {value} END",
+            "int": f"TRY_CAST({_trimmed(value)} AS BIGINT)",
+            "float": f"TRY_CAST({_trimmed(value)} AS DOUBLE)",
+            "bool": f"TRY_CAST({_trimmed(value)} AS BOOLEAN)",
             # ISO-8601 (naive means UTC: the session time zone is UTC), else epoch seconds written as a string.
             "ts": f"COALESCE(TRY_CAST({value} AS TIMESTAMPTZ), {_epoch(f'TRY_CAST({value} AS DOUBLE)')})",
         }[kind]
@@ -439,7 +451,7 @@ def _json_source(kind: str, t: str, s: str, declared: str) -> tuple[str, str, st
         f"END"
     )
     # Absent, JSON null and empty/blank strings all count as "not given".
-    present = f"({t} IS NOT NULL AND {t} <> 'NULL' AND ({t} <> 'VARCHAR' OR trim({s}) <> ''))"
+    present = f"({t} IS NOT NULL AND {t} <> 'NULL' AND ({t} <> 'VARCHAR' OR ltrim({s}) <> ''))"
     text = f"CASE WHEN {t} = 'VARCHAR' THEN to_json({s}) ELSE {s} END"
     return value, present, f"CAST({text} AS VARCHAR)", declared
 
@@ -496,7 +508,7 @@ def _column_source(kind: str, columns: dict[str, tuple[str, str]], path: tuple[s
         expr = f"struct_extract(_src.{_db.quote(internal)}, '{path[1]}')"
         typ = child
     category = _category(typ)
-    present = f"({expr} IS NOT NULL" + (f" AND trim({expr}) <> '')" if category == "string" else ")")
+    present = f"({expr} IS NOT NULL" + (f" AND ltrim({expr}) <> '')" if category == "string" else ")")
     return _convert(kind, category, expr), present, f"CAST({expr} AS VARCHAR)", "true"
 
 
@@ -696,12 +708,14 @@ class _Loader:
             # One validation and one pass for the root's type and the keys that tell a record from a response.
             self.work.execute(
                 "CREATE OR REPLACE TEMP TABLE _docs AS SELECT _fid, _line, _text, _hint, "
-                "CASE WHEN _text IS NULL THEN 'not_utf8' WHEN NOT _valid OR _k[1] <> 'OBJECT' THEN 'not_json' "
+                "CASE WHEN _text IS NULL THEN 'not_utf8' WHEN _k IS NULL OR _k[1] <> 'OBJECT' THEN 'not_json' "
                 "END AS _reason, "
                 f"(list_aggregate(_k[2:{n_own + 1}], 'count') = 0 AND list_aggregate(_k[{n_own + 2}:], 'count') > 0) "
                 "AS _envelope "
-                f"FROM (SELECT *, CASE WHEN _valid THEN json_type(_text, {keys}) END AS _k FROM ("
-                "SELECT d._fid, d._line, d._text, f._hint, json_valid(d._text) AS _valid "
+                # json_type fails exactly where json_valid is false: caught by try, that is the validation, in the
+                # same parse as the types.
+                f"FROM (SELECT *, try(json_type(_text, {keys})) AS _k FROM ("
+                "SELECT d._fid, d._line, d._text, f._hint "
                 "FROM (SELECT _fid, _line, try(decode(_bytes)) AS _text FROM _block) AS d JOIN _files AS f USING (_fid)))"
             )
             bad = _arrow_table(self.work,
@@ -723,7 +737,7 @@ class _Loader:
         self.work.execute(
             "CREATE OR REPLACE TEMP TABLE _taken (_entity VARCHAR, _fid INTEGER, _line BIGINT, _path VARCHAR, "
             "_partial BOOLEAN, _embedded BOOLEAN, _text VARCHAR, _defaults VARCHAR)")
-        if self.work.execute("SELECT count(*) FROM _docs WHERE _reason IS NULL AND _envelope").fetchone()[0]:
+        if self.work.execute("SELECT count(*) FROM _docs WHERE _reason IS NULL AND _envelope").fetchall()[0][0]:
             self.work.execute(
                 "CREATE OR REPLACE TEMP TABLE _envelopes AS SELECT _fid, _line, "
                 f"{_responses.envelope_parts_sql('_text')} AS _parts FROM _docs WHERE _reason IS NULL AND _envelope")
@@ -745,57 +759,44 @@ class _Loader:
 
     def _count_of(self, table: str, entity: Entity, where: str = "true") -> int:
         return self.work.execute(f"SELECT count(*) FROM {table} WHERE _entity = ? AND {where}",
-                                 [entity.name]).fetchone()[0]
+                                 [entity.name]).fetchall()[0][0]
 
     def _land_records(self, entity: Entity) -> None:
         # Default values come only with records taken out of responses: without any, the defaults are not read.
         defaults = bool(self._count_of("_taken", entity, "_defaults IS NOT NULL") or self._count_of("_emb", entity))
-        paths, sources, fields = _json_paths(entity, defaults=defaults)
-        path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
-        field_list = "[" + ", ".join(f"'$.{name}'" for name in fields) + "]"
-        default_columns = (f"json_type(_defaults, {field_list}) AS _dt, "
-                           f"json_extract_string(_defaults, {field_list}) AS _ds, " if defaults else "")
-        # The lists are spread into a column per path (`_t1`, `_s1`, ...): the checks read each value several
-        # times, and a column costs less to read than a list element.
-        spread = ", ".join(f"_t[{i}] AS _t{i}, _s[{i}] AS _s{i}" for i in range(1, len(paths) + 1))
-        if defaults:
-            spread += ", " + ", ".join(f"_dt[{d}] AS _dt{d}, _ds[{d}] AS _ds{d}" for d in range(1, len(fields) + 1))
-        embeds = _responses.EMBEDS.get(entity.name, ())
-        self.work.execute(
-            "CREATE OR REPLACE TEMP TABLE _src AS SELECT _fid, _line, _path, _partial, _embedded, _text, _defaults, "
-            f"{spread} FROM (SELECT *, {default_columns}json_type(_text, {path_list}) AS _t, "
-            f"json_extract_string(_text, {path_list}) AS _s "
-            "FROM (SELECT _fid, _line, CAST(NULL AS VARCHAR) AS _path, false AS _partial, false AS _embedded, _text, "
-            "CAST(NULL AS VARCHAR) AS _defaults FROM _docs "
-            "WHERE _reason IS NULL AND _hint = ? AND NOT _envelope "
-            "UNION ALL SELECT * EXCLUDE (_entity) FROM _taken WHERE _entity = ? "
-            "UNION ALL SELECT * EXCLUDE (_entity) FROM _emb WHERE _entity = ?))",
-            [entity.name, entity.name, entity.name],
+        paths, _, fields = _json_paths(entity, defaults=defaults)
+        records = (
+            "(SELECT _fid, _line, CAST(NULL AS VARCHAR) AS _path, false AS _partial, false AS _embedded, _text, "
+            "CAST(NULL AS VARCHAR) AS _defaults FROM _docs WHERE _reason IS NULL AND _hint = $entity AND NOT _envelope "
+            "UNION ALL SELECT * EXCLUDE (_entity) FROM _taken WHERE _entity = $entity "
+            "UNION ALL SELECT * EXCLUDE (_entity) FROM _emb WHERE _entity = $entity)"
         )
-        # The checks read only the paths that some record of the block gives (most sources are other shapes' names
-        # for a field: camelCase, the archive's columns, the defaults of a response).
-        columns = [f"_t{i}" for i in range(1, len(paths) + 1)] + ([f"_dt{d}" for d in range(1, len(fields) + 1)]
-                                                                   if defaults else [])
-        counts = self.work.execute(f"SELECT {', '.join(f'count({c})' for c in columns)} FROM _src").fetchall()[0]
-        _, sources, _ = _json_paths(entity, defaults=defaults, given={c for c, n in zip(columns, counts) if n})
-        observed = [paths.index(f"$.{'.'.join(p)}") + 1 for name in ("fetched_at", "dump_date")
-                    for p in entity.field(name).sources]
-        observed_json = ", ".join(f"CASE WHEN _t{i} NOT IN ('NULL', 'OBJECT', 'ARRAY') THEN to_json(_s{i}) END"
-                                  for i in observed)
-        for key, other, other_key in embeds:
-            i = paths.index(f"$.{key}") + 1
-            # An embedded object is observed when its record is: the record's own time, else its response's.
-            self.work.execute(
-                f"INSERT INTO _emb SELECT ?, _fid, _line, COALESCE(_path, '$') || ?, true, true, _s{i}, "
-                f"json_object('fetched_at', COALESCE({observed_json}, json_extract(_defaults, '$.fetched_at'))) "
-                f"FROM _src WHERE _t{i} = 'OBJECT' AND json_type(_s{i}, '$.{other_key}') IS NOT NULL",
-                [other, f".{key}"],
-            )
-        typed = _typed_select(entity, sources, "_src", "_src._text", partial_sql="_src._partial",
+        params = {"entity": entity.name}
+        given = self._given(records, params, paths, fields, defaults)
+        read = [i for i in range(1, len(paths) + 1) if f"_t{i}" in given]
+        read_defaults = [d for d in range(1, len(fields) + 1) if f"_dt{d}" in given]
+        keys = {paths[i - 1].split(".")[1] for i in read}
+        _, sources, _ = _json_paths(entity, defaults=defaults, given=given)
+        for key, other, other_key in _responses.EMBEDS.get(entity.name, ()):
+            if key in keys:
+                self._take_embedded(entity, records, params, key, other, other_key)
+        # The values are read in one streaming pass (the paths' types and texts as lists, spread into a column per
+        # path, which the checks read several times): nothing is materialised between the parse and the checks.
+        spread = [f"_t[{j}] AS _t{i}, _s[{j}] AS _s{i}" for j, i in enumerate(read, start=1)]
+        spread += [f"_dt[{j}] AS _dt{d}, _ds[{j}] AS _ds{d}" for j, d in enumerate(read_defaults, start=1)]
+        lists = []
+        if read:
+            path_list = "[" + ", ".join(f"'{paths[i - 1]}'" for i in read) + "]"
+            lists.append(f"json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s")
+        if read_defaults:
+            field_list = "[" + ", ".join(f"'$.{fields[d - 1]}'" for d in read_defaults) + "]"
+            lists.append(f"json_type(_defaults, {field_list}) AS _dt, json_extract_string(_defaults, {field_list}) AS _ds")
+        source = (f"(SELECT _fid, _line, _path, _partial, _embedded, _text, _defaults{''.join(', ' + s for s in spread)} "
+                  f"FROM (SELECT *{''.join(', ' + c for c in lists)} FROM {records}))")
+        typed = _typed_select(entity, sources, source, "_src._text", partial_sql="_src._partial",
                               carry=("_fid", "_path", "_partial", "_embedded"))
         if entity.name not in {other for embeds in _responses.EMBEDS.values() for _, other, _ in embeds}:
-            self._land(entity, f"SELECT * EXCLUDE (_embedded) FROM ({typed}) AS _typed", [])
-            self.work.execute("DROP TABLE _src")
+            self._land(entity, f"SELECT * EXCLUDE (_embedded) FROM ({typed}) AS _typed", params)
             return
         # Identical embedded observations (the same author object on every comment it wrote) are one observation:
         # the one observed last is kept, at its first place.
@@ -805,8 +806,39 @@ class _Loader:
             f"row_number() OVER (PARTITION BY _embedded, _problem IS NULL, {same} "
             "ORDER BY COALESCE(fetched_at, dump_date) DESC NULLS LAST, _fid, _line, _path) = 1"
         )
-        self._land(entity, query, [])
-        self.work.execute("DROP TABLE _src")
+        self._land(entity, query, params)
+
+    def _given(self, records: str, params: dict, paths: list[str], fields: list[str], defaults: bool) -> set[str]:
+        """The type columns (`_t3`, `_dt2`, see `_json_paths`) that the checks read: the paths that some record of
+        the block can give, those under a key that some record has (its own, or its response's defaults). Most
+        sources are other shapes' names for a field (camelCase, the archive's columns, a response's defaults),
+        absent from every record of a block."""
+        heads = sorted({p.split(".")[1] for p in paths} | set(fields))
+        keys = {row[0] for row in self.work.execute(
+            f"SELECT DISTINCT _key FROM (SELECT unnest(json_keys(_text)) AS _key FROM {records}) "
+            "WHERE _key IN (SELECT unnest($heads))", params | {"heads": heads}).fetchall()}
+        default_keys = {row[0] for row in self.work.execute(
+            f"SELECT DISTINCT _key FROM (SELECT unnest(json_keys(_defaults)) AS _key FROM {records} "
+            "WHERE _defaults IS NOT NULL) WHERE _key IN (SELECT unnest($heads))",
+            params | {"heads": heads}).fetchall()} if defaults else set()
+        return ({f"_t{i}" for i, p in enumerate(paths, start=1) if p.split(".")[1] in keys}
+                | {f"_dt{d}" for d, name in enumerate(fields, start=1) if name in default_keys})
+
+    def _take_embedded(self, entity: Entity, records: str, params: dict, key: str, other: str, other_key: str) -> None:
+        """Add to `_emb` the objects embedded under `key` in the records of `entity` that carry `other_key`: partial
+        observations of `other` records, observed when their record is (its own time, else its response's)."""
+        observed = [f"$.{'.'.join(p)}" for name in ("fetched_at", "dump_date") for p in entity.field(name).sources]
+        # One parse: the object, its key (an object's `$.id` is the record's `$.author.id`) and the record's times.
+        path_list = "[" + ", ".join(f"'{p}'" for p in [f"$.{key}", f"$.{key}.{other_key}", *observed]) + "]"
+        observed_json = ", ".join(f"CASE WHEN _t[{i}] NOT IN ('NULL', 'OBJECT', 'ARRAY') THEN to_json(_s[{i}]) END"
+                                  for i in range(3, len(observed) + 3))
+        self.work.execute(
+            f"INSERT INTO _emb SELECT $other, _fid, _line, COALESCE(_path, '$') || $place, true, true, _s[1], "
+            f"'{{\"fetched_at\":' || COALESCE({observed_json}, json_extract(_defaults, '$.fetched_at'), 'null') || '}}' "
+            f"FROM (SELECT *, json_type(_text, {path_list}) AS _t, json_extract_string(_text, {path_list}) AS _s "
+            f"FROM {records}) WHERE _t[1] = 'OBJECT' AND _t[2] IS NOT NULL",
+            params | {"other": other, "place": f".{key}"},
+        )
 
     # -- Columnar sources (Parquet, CSV) ----------------------------------------------------------------------
     def _land_columns(self, relation: str, params: list, names: dict[str, str] | None = None) -> None:
@@ -836,7 +868,7 @@ class _Loader:
     def _load_parquet(self) -> None:
         path = self.files[0].path
         try:
-            self.work.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchone()
+            self.work.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchall()
         except Exception as exc:  # noqa: BLE001
             raise IngestError(f"{self.reports[0].file}: not a readable Parquet file: {exc}") from exc
         names = [r[0] for r in self.work.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
@@ -1211,7 +1243,7 @@ def remove_drop(con, drop: str | Path) -> int:
     if not seqs:
         return 0
     rows = sum(con.execute(f"SELECT count(*) FROM {e.raw_table} WHERE _drop_seq IN (SELECT unnest(?::INTEGER[]))",
-                           [seqs]).fetchone()[0] for e in ENTITIES)
+                           [seqs]).fetchall()[0][0] for e in ENTITIES)
     _delete_drops(con, seqs)
     _db.invalidate_clean_tables(con)
     return int(rows)
@@ -1335,7 +1367,7 @@ def ingest_drop(
                 _db.refresh_clean_tables(con)  # an earlier ingest finished its drop but not the refresh
             return IngestReport(str(drop), None, reports, ignored, time.perf_counter() - started)
 
-        drop_seq = con.execute("SELECT COALESCE(max(drop_seq), 0) + 1 FROM ingest_drops").fetchone()[0]
+        drop_seq = con.execute("SELECT COALESCE(max(drop_seq), 0) + 1 FROM ingest_drops").fetchall()[0][0]
         land_files(con, drop, drop_seq, todo, progress=progress, memory_limit=memory_limit)
         if refresh:
             _db.refresh_clean_tables(con)
